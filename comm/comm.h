@@ -1,0 +1,38 @@
+// A communicator: the few collectives diloco needs, over MPI between processes or trivially
+// within one process. Counts are in bytes or floats; every call is checked and throws on error.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace diloco {
+
+class Comm {
+public:
+    virtual ~Comm() = default;
+    virtual int rank() const = 0;
+    virtual int size() const = 0;
+
+    virtual void allreduce_sum(float* data, size_t n) = 0;
+    virtual void allreduce_sum(double* data, size_t n) = 0;
+    virtual void broadcast(void* data, size_t bytes, int root) = 0;
+    // recv gets every rank's bytes in rank order; counts[r] is what rank r sends.
+    virtual void allgatherv(const void* send, void* recv, const std::vector<size_t>& counts) = 0;
+    // send holds one block per destination rank in rank order, recv one per source.
+    virtual void alltoallv(const void* send, const std::vector<size_t>& send_counts, void* recv,
+                           const std::vector<size_t>& recv_counts) = 0;
+    virtual void barrier() = 0;
+    // Ranks with the same color form a new communicator, ordered by key.
+    virtual std::unique_ptr<Comm> split(int color, int key) = 0;
+    // Name of the machine this rank runs on (for one island per host).
+    virtual std::string host() const = 0;
+};
+
+// The world: MPI_COMM_WORLD when built with MPI and started under mpirun, else one process.
+std::unique_ptr<Comm> world_comm(int* argc, char*** argv);
+// Aborts every rank (after an Error on one of them) so that none is left waiting.
+void abort_world(int code);
+
+}  // namespace diloco

@@ -1,0 +1,124 @@
+// Island assignment and the island, cross-island and leader communicators built from it.
+// Assignment is a pure function of the options and the world, so every rank agrees (or fails
+// with the same error) without talking.
+#include "comm/topology.h"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace diloco {
+
+bool Topology::uniform() const {
+    return std::all_of(island_sizes.begin(), island_sizes.end(),
+                       [&](int s) { return s == island_sizes[0]; });
+}
+
+namespace {
+
+std::vector<int> parse_sizes(const std::string& text) {
+    std::vector<int> sizes;
+    std::stringstream in(text);
+    for (std::string item; std::getline(in, item, ',');) {
+        size_t used = 0;
+        int v = 0;
+        try {
+            v = std::stoi(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        require(used == item.size() && used > 0 && v > 0,
+                "--island-sizes '" + text + "': '" + item + "' is not a positive integer");
+        sizes.push_back(v);
+    }
+    require(!sizes.empty(), "--island-sizes is empty");
+    return sizes;
+}
+
+std::vector<int> contiguous(const std::vector<int>& sizes) {
+    std::vector<int> island_of_rank;
+    for (size_t i = 0; i < sizes.size(); i++) island_of_rank.insert(island_of_rank.end(), sizes[i], int(i));
+    return island_of_rank;
+}
+
+}  // namespace
+
+std::vector<int> assign_islands(int world_size, const std::string& islands,
+                                const std::string& sizes,
+                                const std::vector<std::string>& host_of_rank) {
+    const std::string world = std::to_string(world_size) + " rank" + (world_size == 1 ? "" : "s");
+    if (!sizes.empty()) {
+        std::vector<int> s = parse_sizes(sizes);
+        int total = 0;
+        for (int v : s) total += v;
+        require(total == world_size, "--island-sizes " + sizes + " sums to " +
+                                         std::to_string(total) + ", but the world has " + world);
+        return contiguous(s);
+    }
+    if (islands == "host") {
+        std::vector<std::string> hosts;  // in order of first appearance
+        std::vector<int> island_of_rank;
+        for (const std::string& h : host_of_rank) {
+            auto it = std::find(hosts.begin(), hosts.end(), h);
+            if (it == hosts.end()) it = hosts.insert(hosts.end(), h);
+            island_of_rank.push_back(static_cast<int>(it - hosts.begin()));
+        }
+        return island_of_rank;
+    }
+    size_t used = 0;
+    int k = 0;
+    try {
+        k = std::stoi(islands, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    require(used == islands.size() && used > 0 && k > 0,
+            "--islands '" + islands + "': expected a positive count or 'host'");
+    require(world_size % k == 0, "--islands " + islands + " does not divide the " + world +
+                                     " (use --island-sizes for unequal islands)");
+    return contiguous(std::vector<int>(k, world_size / k));
+}
+
+Topology make_topology(int world_rank, const std::vector<int>& island_of_rank) {
+    Topology t;
+    t.world_rank = world_rank;
+    t.world_size = static_cast<int>(island_of_rank.size());
+    t.island_of_rank = island_of_rank;
+    t.islands = *std::max_element(island_of_rank.begin(), island_of_rank.end()) + 1;
+    t.island_sizes.assign(t.islands, 0);
+    t.island = island_of_rank[world_rank];
+    for (int r = 0; r < t.world_size; r++) {
+        if (island_of_rank[r] == t.island && r < world_rank) t.local_rank++;
+        t.island_sizes[island_of_rank[r]]++;
+    }
+    t.local_size = t.island_sizes[t.island];
+    return t;
+}
+
+static std::vector<std::string> gather_hosts(Comm& world) {
+    const size_t width = 256;
+    std::vector<char> mine(width, '\0'), all(width * world.size());
+    std::string host = world.host();
+    std::memcpy(mine.data(), host.data(), std::min(host.size(), width - 1));
+    world.allgatherv(mine.data(), all.data(), std::vector<size_t>(world.size(), width));
+    std::vector<std::string> hosts;
+    for (int r = 0; r < world.size(); r++) hosts.emplace_back(all.data() + r * width);
+    return hosts;
+}
+
+IslandComms connect_islands(Comm& world, const std::string& islands, const std::string& sizes) {
+    std::vector<std::string> hosts;
+    if (islands == "host" && sizes.empty()) hosts = gather_hosts(world);
+    IslandComms c;
+    c.topology = make_topology(world.rank(),
+                               assign_islands(world.size(), islands, sizes, hosts));
+    const Topology& t = c.topology;
+    c.island = world.split(t.island, t.local_rank);
+    c.cross = world.split(t.local_rank, t.island);
+    c.leaders = world.split(t.local_rank == 0 ? 0 : 1, t.island);
+    return c;
+}
+
+}  // namespace diloco

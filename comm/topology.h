@@ -1,0 +1,39 @@
+// How the world's ranks form islands: K equal contiguous groups, explicit sizes, or one island
+// per host; and each rank's communicators inside its island, across islands, among leaders.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/comm.h"
+
+namespace diloco {
+
+struct Topology {
+    int world_rank = 0, world_size = 1;
+    int island = 0, islands = 1;
+    int local_rank = 0, local_size = 1;
+    std::vector<int> island_of_rank;  // for every world rank
+    std::vector<int> island_sizes;
+    bool uniform() const;             // every island has the same number of ranks
+};
+
+// Island of every rank from the options: `islands` is a count K (equal contiguous groups) or
+// "host"; `sizes` ("2,1,1") gives unequal contiguous groups. Errors say what does not fit.
+std::vector<int> assign_islands(int world_size, const std::string& islands,
+                                const std::string& sizes,
+                                const std::vector<std::string>& host_of_rank);
+Topology make_topology(int world_rank, const std::vector<int>& island_of_rank);
+
+struct IslandComms {
+    Topology topology;
+    std::unique_ptr<Comm> island;   // the ranks of my island
+    std::unique_ptr<Comm> cross;    // rank local_rank of every island (uniform islands)
+    std::unique_ptr<Comm> leaders;  // local rank 0 of every island (meaningful on leaders)
+};
+
+// Collective over world: every rank must call it with the same options.
+IslandComms connect_islands(Comm& world, const std::string& islands, const std::string& sizes);
+
+}  // namespace diloco

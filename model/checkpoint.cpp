@@ -1,0 +1,126 @@
+// Model weights on disk in the Hugging Face GPT-2 format: Conv1D matrices stored [in, out]
+// (ours are [out, in]) and the embedding without its padded rows, converted on the way.
+#include "model/checkpoint.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+#include "util/files.h"
+#include "util/safetensors.h"
+
+namespace diloco {
+
+namespace {
+
+// Hugging Face shape of one of our tensors.
+std::vector<int64_t> hf_shape(const GptConfig& config, const ParamTensor& t) {
+    if (t.name == "wte.weight") return {config.vocab, config.channels};
+    if (t.is_matmul_weight) return {t.shape[1], t.shape[0]};
+    return t.shape;
+}
+
+void transpose(const float* in, float* out, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) out[c * rows + r] = in[r * cols + c];
+}
+
+nlohmann::json hf_config(const GptConfig& c) {
+    return {{"architectures", {"GPT2LMHeadModel"}},
+            {"model_type", "gpt2"},
+            {"vocab_size", c.vocab},
+            {"n_positions", c.max_seq},
+            {"n_ctx", c.max_seq},
+            {"n_embd", c.channels},
+            {"n_layer", c.layers},
+            {"n_head", c.heads},
+            {"activation_function", "gelu_new"},
+            {"layer_norm_epsilon", 1e-5},
+            {"tie_word_embeddings", true},
+            {"diloco_padded_vocab", c.padded_vocab}};
+}
+
+int json_int(const nlohmann::json& j, const char* key, const std::string& path) {
+    require(j.contains(key) && j[key].is_number_integer(),
+            path + ": missing or non-integer '" + key + "'");
+    return j[key].get<int>();
+}
+
+}  // namespace
+
+void save_model(const std::string& dir, const GptConfig& config, const std::vector<float>& params,
+                const std::map<std::string, std::string>& metadata) {
+    std::filesystem::create_directories(dir);
+    ParamLayout layout = build_layout(config);
+    require(params.size() == layout.total, "save_model: parameter count mismatch");
+    std::vector<std::vector<float>> converted;  // keeps transposed copies alive until written
+    std::vector<TensorToWrite> tensors;
+    for (const ParamTensor& t : layout.tensors) {
+        const float* data = params.data() + t.offset;
+        if (t.is_matmul_weight) {
+            converted.emplace_back(t.size);
+            transpose(data, converted.back().data(), t.shape[0], t.shape[1]);
+            data = converted.back().data();
+        }
+        tensors.push_back({t.name, hf_shape(config, t), data});
+    }
+    std::map<std::string, std::string> meta = metadata;
+    meta["format"] = "pt";  // what transformers expects of a PyTorch-origin safetensors file
+    write_safetensors(dir + "/model.safetensors", tensors, meta);
+    write_file_atomic(dir + "/config.json", hf_config(config).dump(2) + "\n");
+}
+
+GptConfig read_config_json(const std::string& path) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path + ": malformed JSON (" + e.what() + ")");
+    }
+    require(j.is_object(), path + ": expected a JSON object");
+    GptConfig c;
+    c.vocab = json_int(j, "vocab_size", path);
+    c.max_seq = json_int(j, "n_positions", path);
+    c.channels = json_int(j, "n_embd", path);
+    c.layers = json_int(j, "n_layer", path);
+    c.heads = json_int(j, "n_head", path);
+    c.padded_vocab = j.contains("diloco_padded_vocab")
+                         ? json_int(j, "diloco_padded_vocab", path)
+                         : pad_vocab(c.vocab);
+    try {
+        validate(c);
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
+    return c;
+}
+
+ModelCheckpoint load_model(const std::string& dir) {
+    require(std::filesystem::is_directory(dir), dir + ": checkpoint directory not found");
+    ModelCheckpoint ck;
+    ck.config = read_config_json(dir + "/config.json");
+    ParamLayout layout = build_layout(ck.config);
+    SafetensorsFile file = SafetensorsFile::read(dir + "/model.safetensors");
+    for (const auto& [name, entry] : file.entries()) {
+        // Older transformers exports carry the causal mask as a buffer; it is not a parameter.
+        if (name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias")) continue;
+        bool known = false;
+        for (const ParamTensor& t : layout.tensors) known = known || t.name == name;
+        require(known, file.path() + ": unexpected tensor '" + name + "' for this config");
+    }
+    ck.params.assign(layout.total, 0.0f);
+    for (const ParamTensor& t : layout.tensors) {
+        float* dst = ck.params.data() + t.offset;
+        if (!t.is_matmul_weight) {
+            file.read_f32(t.name, hf_shape(ck.config, t), dst);
+            continue;
+        }
+        std::vector<float> hf(t.size);
+        file.read_f32(t.name, hf_shape(ck.config, t), hf.data());
+        transpose(hf.data(), dst, t.shape[1], t.shape[0]);
+    }
+    ck.metadata = file.metadata();
+    return ck;
+}
+
+}  // namespace diloco

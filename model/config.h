@@ -1,0 +1,30 @@
+// The GPT configuration (GPT-2 architecture: pre-LayerNorm, learned positions, GELU, tied
+// embedding) and its named presets, from a CPU-sized toy to the DiLoCo paper's models.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace diloco {
+
+struct GptConfig {
+    int vocab = 0;         // real vocabulary (set by the data's tokenizer)
+    int padded_vocab = 0;  // vocab rounded up for matmul speed; the extra logits are ignored
+    int max_seq = 0;       // rows of the position table
+    int layers = 0;
+    int heads = 0;
+    int channels = 0;
+};
+
+// Shape of a named preset (tiny, gpt2-124m, paper-60m, paper-150m, paper-400m) with the given
+// vocabulary; an Error listing the presets when the name is unknown.
+GptConfig preset_config(const std::string& name, int vocab);
+std::vector<std::string> preset_names();
+
+// Rounds vocab up to a multiple of 128 (50,257 -> 50,304 as in llm.c); small vocabularies to 64.
+int pad_vocab(int vocab);
+
+// Throws an Error naming the first impossible field.
+void validate(const GptConfig& config);
+
+}  // namespace diloco

@@ -1,0 +1,69 @@
+// The GPT-2 model: parameters and gradients as two flat buffers on a Backend, activations for a
+// maximum batch, and the forward and backward pass written once against the Backend interface.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "model/config.h"
+#include "model/layout.h"
+
+namespace diloco {
+
+// GPT-2 initialisation: N(0, 0.02) for matrices and embeddings, residual projections scaled by
+// 1/sqrt(2 * layers), zero biases, unit LayerNorm weights, zero padded vocabulary rows.
+std::vector<float> init_gpt2_params(const GptConfig& config, const ParamLayout& layout,
+                                    uint64_t seed);
+
+class Gpt {
+public:
+    // Activations are sized for batches up to max_batch x max_tokens (max_tokens <= max_seq).
+    Gpt(Backend& backend, const GptConfig& config, int max_batch, int max_tokens);
+
+    const GptConfig& config() const { return config_; }
+    const ParamLayout& layout() const { return layout_; }
+    Backend& backend() { return backend_; }
+    size_t num_params() const { return layout_.total; }
+    void* params() { return params_.get(); }
+    void* grads() { return grads_.get(); }
+
+    void set_params(const std::vector<float>& host);
+    std::vector<float> get_params();
+    std::vector<float> get_grads();
+    void zero_grads();
+
+    // Mean next-token loss over B x T positions, forward only.
+    double evaluate(const int32_t* tokens, const int32_t* targets, int B, int T);
+    // Forward and backward; gradients accumulate scaled by loss_scale. Returns the mean loss.
+    double forward_backward(const int32_t* tokens, const int32_t* targets, int B, int T,
+                            float loss_scale = 1.0f);
+    // Logits over the real vocabulary for the last of T tokens (one sequence).
+    std::vector<float> last_logits(const int32_t* tokens, int T);
+
+private:
+    struct Layer {
+        DeviceBuffer res1, ln1, qkv, atty, att_stats, res2, ln2, fch_pre, fch_gelu, fcproj;
+        DeviceBuffer ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
+    };
+    void check_shape(int B, int T) const;
+    void upload_batch(const int32_t* tokens, const int32_t* targets, int B, int T);
+    void forward(int B, int T);
+    double loss(int B, int T, float grad_scale);
+    void backward(int B, int T);
+    void* param(size_t offset) { return element(backend_, params_.get(), offset); }
+    void* grad(size_t offset) { return element(backend_, grads_.get(), offset); }
+
+    Backend& backend_;
+    GptConfig config_;
+    ParamLayout layout_;
+    int max_batch_, max_tokens_;
+    DeviceBuffer params_, grads_;
+    DeviceBuffer tokens_, targets_;
+    std::vector<Layer> layers_;
+    DeviceBuffer res_final_, lnf_, lnf_mean_, lnf_rstd_, logits_, losses_;
+    // Backward scratch, shared by all layers.
+    DeviceBuffer dres_, dln_, datty_, dqkv_, dfch_;
+};
+
+}  // namespace diloco

@@ -1,0 +1,115 @@
+// One island's inner training loop, evaluation, and its checkpoint (weights + training state).
+// Everything a resumed run needs is integers and fp32 vectors, so resuming is bitwise exact.
+#include "optim/inner.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "model/checkpoint.h"
+#include "util/error.h"
+#include "util/safetensors.h"
+
+namespace diloco {
+
+namespace {
+const char* kStateFile = "/state.safetensors";
+const char* kStateVersion = "1";
+
+uint64_t parse_u64(const SafetensorsFile& f, const std::string& key) {
+    const std::string& s = f.meta(key);
+    try {
+        size_t used = 0;
+        uint64_t v = std::stoull(s, &used);
+        if (used == s.size()) return v;
+    } catch (const std::exception&) {
+    }
+    throw Error(f.path() + ": metadata '" + key + "' is not an unsigned integer: '" + s + "'");
+}
+}  // namespace
+
+InnerTrainer::InnerTrainer(Backend& backend, const GptConfig& model, const TrainData& data,
+                           const InnerConfig& config)
+    : backend_(backend), data_(data), config_(config) {
+    require(model.vocab == data.vocab(),
+            data.source() + ": vocabulary " + std::to_string(data.vocab()) +
+                " does not match the model's " + std::to_string(model.vocab));
+    model_ = std::make_unique<Gpt>(backend, model, config.batch, config.seq);
+    adamw_ = std::make_unique<AdamW>(backend, model_->layout(), config.adamw);
+}
+
+void InnerTrainer::init_params() {
+    model_->set_params(init_gpt2_params(model_->config(), model_->layout(), config_.seed));
+}
+
+StepResult InnerTrainer::step() {
+    auto start = std::chrono::steady_clock::now();
+    TokenBatch batch = data_.train_batch(config_.seed, data_position_, config_.batch, config_.seq);
+    data_position_++;
+    model_->zero_grads();
+    double loss = model_->forward_backward(batch.inputs.data(), batch.targets.data(), batch.B,
+                                           batch.T);
+    ClipResult clip = clip_by_global_norm(backend_, model_->grads(), model_->num_params(),
+                                          config_.grad_clip);
+    float lr = config_.schedule.at(step_);
+    adamw_->step(model_->params(), model_->grads(), lr, clip.scale);
+    step_++;
+    backend_.synchronize();
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                          start).count();
+    return {step_, loss, lr, clip.norm, ms};
+}
+
+double InnerTrainer::evaluate(int max_batches) {
+    double sum = 0;
+    size_t rows = 0;
+    for (const TokenBatch& b : data_.val_batches(config_.batch, config_.seq, max_batches)) {
+        sum += model_->evaluate(b.inputs.data(), b.targets.data(), b.B, b.T) * b.B;
+        rows += b.B;
+    }
+    require(rows > 0, data_.source() + ": no validation windows");
+    return sum / rows;
+}
+
+void InnerTrainer::save(const std::string& dir) {
+    std::map<std::string, std::string> meta = {{"diloco_step", std::to_string(step_)}};
+    save_model(dir, model_->config(), model_->get_params(), meta);
+    std::vector<float> m = adamw_->moment1(), v = adamw_->moment2();
+    const int64_t n = static_cast<int64_t>(m.size());
+    meta["state_version"] = kStateVersion;
+    meta["seed"] = std::to_string(config_.seed);
+    meta["data_position"] = std::to_string(data_position_);
+    meta["adamw_steps"] = std::to_string(adamw_->steps_taken());
+    write_safetensors(dir + kStateFile, {{"adamw.m", {n}, m.data()}, {"adamw.v", {n}, v.data()}},
+                      meta);
+}
+
+void InnerTrainer::resume(const std::string& dir) {
+    ModelCheckpoint ck = load_model(dir);
+    const GptConfig& have = model_->config();
+    const GptConfig& got = ck.config;
+    require(got.vocab == have.vocab && got.padded_vocab == have.padded_vocab &&
+                got.max_seq == have.max_seq && got.layers == have.layers &&
+                got.heads == have.heads && got.channels == have.channels,
+            dir + ": checkpoint is of another model (layers " + std::to_string(got.layers) +
+                ", channels " + std::to_string(got.channels) + ", vocab " +
+                std::to_string(got.vocab) + ") than configured");
+    SafetensorsFile state = SafetensorsFile::read(dir + kStateFile);
+    require(state.meta("state_version") == kStateVersion,
+            state.path() + ": unsupported state version " + state.meta("state_version"));
+    require(state.meta("diloco_step") == ck.metadata["diloco_step"],
+            dir + ": model and state come from different saves (steps " +
+                ck.metadata["diloco_step"] + " and " + state.meta("diloco_step") + ")");
+    require(parse_u64(state, "seed") == config_.seed,
+            state.path() + ": saved with seed " + state.meta("seed") + ", this run has seed " +
+                std::to_string(config_.seed));
+    const int64_t n = static_cast<int64_t>(model_->num_params());
+    std::vector<float> m(n), v(n);
+    state.read_f32("adamw.m", {n}, m.data());
+    state.read_f32("adamw.v", {n}, v.data());
+    model_->set_params(ck.params);
+    adamw_->set_state(m, v, static_cast<int>(parse_u64(state, "adamw_steps")));
+    step_ = static_cast<int>(parse_u64(state, "diloco_step"));
+    data_position_ = parse_u64(state, "data_position");
+}
+
+}  // namespace diloco

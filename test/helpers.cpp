@@ -1,0 +1,64 @@
+// Shared helpers for tests: temporary directories, running the binary, synthetic corpora.
+// The binary's path comes from CMake (DILOCO_BINARY) so tests exercise what users run.
+#include "test/helpers.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "util/rng.h"
+
+namespace diloco::test {
+
+TempDir::TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "diloco-test-XXXXXX").string();
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+}
+
+CliResult run_diloco(const std::string& args) {
+    TempDir io;
+    std::string cmd = std::string(DILOCO_BINARY) + " " + args + " >" + io.file("out") + " 2>" +
+                      io.file("err") + " </dev/null";
+    int status = std::system(cmd.c_str());
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return {code, read_text(io.file("out")), read_text(io.file("err"))};
+}
+
+std::string synthetic_text(size_t bytes, uint64_t seed) {
+    static const char* words[] = {"the",   "island", "model", "learns", "slowly", "and",
+                                  "then",  "every",  "outer", "step",   "brings", "news",
+                                  "from",  "far",    "away",  "to",     "all",    "of",
+                                  "them,", "while",  "inner", "steps",  "hum.",   "A"};
+    Rng rng(seed, 0);
+    std::string text;
+    while (text.size() < bytes) {
+        text += words[rng.below(sizeof(words) / sizeof(words[0]))];
+        text += rng.below(12) == 0 ? "\n" : " ";
+    }
+    return text;
+}
+
+}  // namespace diloco::test

@@ -1,0 +1,35 @@
+// Shared helpers for tests: temporary directories, running the `diloco` binary and capturing
+// its exit code and output, and small synthetic corpora that need no shared data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace diloco::test {
+
+// A fresh empty directory under the system temp dir, removed when the object dies.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+struct CliResult {
+    int exit_code;
+    std::string out, err;
+};
+// Runs the diloco binary with the given argument string (shell-quoted by the caller).
+CliResult run_diloco(const std::string& args);
+
+// Deterministic English-like text of about `bytes` bytes.
+std::string synthetic_text(size_t bytes, uint64_t seed);
+void write_text(const std::string& path, const std::string& text);
+std::string read_text(const std::string& path);
+
+}  // namespace diloco::test

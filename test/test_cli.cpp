@@ -1,0 +1,157 @@
+// Tests of the `diloco` command line as a user runs it: bitwise resume through checkpoints,
+// TOML configs, generation, and a one-line error with a non-zero exit for each bad input.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test/helpers.h"
+
+using diloco::test::run_diloco;
+using diloco::test::TempDir;
+
+namespace {
+
+const char* kSmallRun = " --batch 4 --seq 32 --eval-every 0 --val-batches 2 --warmup 3";
+
+std::vector<double> logged_losses(const std::string& path) {
+    std::vector<double> losses;
+    std::istringstream lines(diloco::test::read_text(path));
+    for (std::string line; std::getline(lines, line);)
+        losses.push_back(nlohmann::json::parse(line).at("loss").get<double>());
+    return losses;
+}
+
+// Exactly one line on stderr that names what it should, and a failing exit code.
+void check_one_line_error(const diloco::test::CliResult& r, const std::string& needle) {
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find(needle) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+}  // namespace
+
+TEST_CASE("20 steps equal 10 steps, save, resume, 10 steps, bitwise", "[cli]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(40000, 3));
+    std::string common = "train --data " + dir.file("d.txt") + kSmallRun + " --steps 20";
+    auto straight = run_diloco(common + " --log " + dir.file("a.jsonl") + " --save " +
+                               dir.file("a"));
+    REQUIRE(straight.exit_code == 0);
+    auto first = run_diloco(common + " --stop-at 10 --log " + dir.file("b.jsonl") + " --save " +
+                            dir.file("b"));
+    REQUIRE(first.exit_code == 0);
+    auto second = run_diloco(common + " --resume " + dir.file("b") + " --log " +
+                             dir.file("b.jsonl") + " --save " + dir.file("b"));
+    REQUIRE(second.exit_code == 0);
+    std::vector<double> a = logged_losses(dir.file("a.jsonl")), b = logged_losses(dir.file("b.jsonl"));
+    REQUIRE(a.size() == 20);
+    CHECK(a == b);
+    CHECK(diloco::test::read_text(dir.file("a/model.safetensors")) ==
+          diloco::test::read_text(dir.file("b/model.safetensors")));
+    CHECK(diloco::test::read_text(dir.file("a/state.safetensors")) ==
+          diloco::test::read_text(dir.file("b/state.safetensors")));
+}
+
+TEST_CASE("options come from a TOML config, and flags override it", "[cli]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 4));
+    diloco::test::write_text(dir.file("run.toml"), "steps = 3\nbatch = 2\nseq = 16\n"
+                                                   "eval-every = 0\nval-batches = 1\n");
+    auto r = run_diloco("train --config " + dir.file("run.toml") + " --data " + dir.file("d.txt") +
+                        " --log " + dir.file("log.jsonl"));
+    REQUIRE(r.exit_code == 0);
+    CHECK(logged_losses(dir.file("log.jsonl")).size() == 3);
+    r = run_diloco("train --config " + dir.file("run.toml") + " --steps 2 --data " +
+                   dir.file("d.txt") + " --log " + dir.file("log2.jsonl"));
+    REQUIRE(r.exit_code == 0);
+    CHECK(logged_losses(dir.file("log2.jsonl")).size() == 2);
+}
+
+TEST_CASE("metrics lines carry the documented fields", "[cli]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 5));
+    auto r = run_diloco("train --data " + dir.file("d.txt") +
+                        " --batch 4 --seq 32 --val-batches 2 --steps 4 --eval-every 2 --log " +
+                        dir.file("log.jsonl"));
+    REQUIRE(r.exit_code == 0);
+    std::istringstream lines(diloco::test::read_text(dir.file("log.jsonl")));
+    int n = 0;
+    for (std::string line; std::getline(lines, line); n++) {
+        auto j = nlohmann::json::parse(line);
+        for (const char* key : {"step", "tokens", "loss", "lr", "ms"}) CHECK(j.contains(key));
+        CHECK(j.at("tokens").get<int>() == j.at("step").get<int>() * 4 * 32);
+        bool evaluated = j.at("step").get<int>() % 2 == 0;
+        CHECK(j.contains("val_loss") == evaluated);
+        if (evaluated)
+            CHECK(j.at("val_ppl").get<double>() ==
+                  Approx(std::exp(j.at("val_loss").get<double>())));
+    }
+    CHECK(n == 4);
+    CHECK(r.out.find("step     4/4 | loss") != std::string::npos);
+}
+
+TEST_CASE("generate samples from a trained checkpoint", "[cli]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 6));
+    REQUIRE(run_diloco("train --data " + dir.file("d.txt") + kSmallRun + " --steps 2 --save " +
+                       dir.file("ck"))
+                .exit_code == 0);
+    auto r = run_diloco("generate --checkpoint " + dir.file("ck") +
+                        " --prompt 'the island' --tokens 17 --seed 3");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.rfind("the island", 0) == 0);
+    CHECK(r.out.size() == std::string("the island").size() + 17 + 1);
+    auto again = run_diloco("generate --checkpoint " + dir.file("ck") +
+                            " --prompt 'the island' --tokens 17 --seed 3");
+    CHECK(again.out == r.out);
+}
+
+TEST_CASE("bad input: a one-line error and a non-zero exit", "[cli]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 7));
+    diloco::test::write_text(dir.file("empty.txt"), "");
+    const std::string ok = " --batch 2 --eval-every 0";
+    const std::string one = ok + " --steps 1 --seq 16";
+
+    check_one_line_error(run_diloco("train --data " + dir.file("missing.txt") + one),
+                         dir.file("missing.txt") + ": cannot open");
+    check_one_line_error(run_diloco("train --data " + dir.file("empty.txt") + one),
+                         dir.file("empty.txt") + ": empty data file");
+    check_one_line_error(run_diloco("train --data " + dir.file("d.txt") + ok +
+                                    " --steps 1 --seq 129"),
+                         "exceeds the position table");
+    check_one_line_error(run_diloco("train --data " + dir.file("d.txt") + one + " --preset huge"),
+                         "unknown preset 'huge'");
+    check_one_line_error(run_diloco("train --data " + dir.file("d.txt") + ok +
+                                    " --seq 16 --steps 0"),
+                         "--steps must be positive");
+
+    auto unknown = run_diloco("train --data " + dir.file("d.txt") + one + " --bogus 3");
+    CHECK(unknown.exit_code != 0);
+    CHECK(unknown.err.find("--bogus") != std::string::npos);
+
+    REQUIRE(run_diloco("train --data " + dir.file("d.txt") + one + " --save " + dir.file("ck"))
+                .exit_code == 0);
+    const std::string weights = dir.file("ck/model.safetensors");
+    std::filesystem::resize_file(weights, std::filesystem::file_size(weights) / 2);
+    check_one_line_error(run_diloco("train --data " + dir.file("d.txt") + ok +
+                                    " --seq 16 --steps 2 --resume " + dir.file("ck")),
+                         weights + ": truncated");
+    check_one_line_error(run_diloco("generate --checkpoint " + dir.file("ck")),
+                         weights + ": truncated");
+
+    diloco::test::write_text(dir.file("bad.toml"), "steps = \"many\"\n");
+    check_one_line_error(run_diloco("train --config " + dir.file("bad.toml")),
+                         dir.file("bad.toml") + ": Could not convert");
+    diloco::test::write_text(dir.file("typo.toml"), "stesp = 3\n");
+    check_one_line_error(run_diloco("train --config " + dir.file("typo.toml")),
+                         dir.file("typo.toml") + ": unknown option 'stesp'");
+    check_one_line_error(run_diloco("train --config " + dir.file("none.toml")),
+                         dir.file("none.toml") + ": config file not found");
+
+    CHECK(run_diloco("train --help").exit_code == 0);
+    CHECK(run_diloco("generate --help").exit_code == 0);
+    CHECK(run_diloco("").exit_code != 0);
+}

@@ -1,0 +1,12 @@
+// The `diloco` subcommands: each file registers one on the CLI11 app and runs it.
+// Registration only parses; the work happens in the callback, after all options are known.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace diloco {
+
+void add_train_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+
+}  // namespace diloco

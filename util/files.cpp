@@ -1,0 +1,67 @@
+// Whole-file reads and atomic writes (temporary name, fsync, rename), with errors naming the file.
+// POSIX calls are used for the write so that fsync covers both the file and its directory.
+#include "util/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace diloco {
+
+std::string read_file(const std::string& path) {
+    require(!std::filesystem::is_directory(path), path + ": is a directory, expected a file");
+    std::ifstream in(path, std::ios::binary);
+    require(in.good(), path + ": cannot open (" + std::strerror(errno) + ")");
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    require(!in.bad(), path + ": read failed");
+    return bytes.str();
+}
+
+static void write_all(int fd, std::string_view bytes, const std::string& path) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        require(n > 0, path + ": write failed (" + std::strerror(errno) + ")");
+        done += static_cast<size_t>(n);
+    }
+}
+
+static void fsync_directory(const std::string& path) {
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;  // some filesystems do not allow it; the rename is still atomic
+    ::fsync(fd);
+    ::close(fd);
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+    std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    require(fd >= 0, tmp + ": cannot create (" + std::strerror(errno) + ")");
+    try {
+        write_all(fd, bytes, tmp);
+        require(::fsync(fd) == 0, tmp + ": fsync failed (" + std::strerror(errno) + ")");
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    require(::close(fd) == 0, tmp + ": close failed (" + std::strerror(errno) + ")");
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::string why = std::strerror(errno);
+        ::unlink(tmp.c_str());
+        throw Error(path + ": cannot rename into place (" + why + ")");
+    }
+    fsync_directory(path);
+}
+
+}  // namespace diloco

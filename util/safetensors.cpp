@@ -1,0 +1,164 @@
+// Reading and writing safetensors files (the Hugging Face format), checked field by field.
+// Each failure names the file and what was wrong, so a truncated checkpoint is a one-line error.
+#include "util/safetensors.h"
+
+#include <zlib.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+#include "util/files.h"
+
+namespace diloco {
+
+static const char* kCrcKey = "diloco_crc32";
+
+static uint32_t crc32_of(std::string_view bytes) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    size_t done = 0;
+    while (done < bytes.size()) {  // zlib takes 32-bit lengths
+        uInt chunk = static_cast<uInt>(std::min<size_t>(bytes.size() - done, 1u << 30));
+        crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), chunk);
+        done += chunk;
+    }
+    return static_cast<uint32_t>(crc);
+}
+
+static size_t element_count(const std::vector<int64_t>& shape) {
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    return n;
+}
+
+static std::string shape_string(const std::vector<int64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); i++) s += (i ? "," : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+    std::string data;
+    nlohmann::ordered_json header;
+    for (const TensorToWrite& t : tensors) {
+        size_t bytes = element_count(t.shape) * sizeof(float);
+        header[t.name] = {{"dtype", "F32"},
+                          {"shape", t.shape},
+                          {"data_offsets", {data.size(), data.size() + bytes}}};
+        data.append(reinterpret_cast<const char*>(t.data), bytes);
+    }
+    nlohmann::ordered_json meta(metadata);
+    meta[kCrcKey] = std::to_string(crc32_of(data));
+    header["__metadata__"] = meta;
+    std::string json = header.dump();
+    json.append((8 - json.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
+    uint64_t length = json.size();
+    std::string file(reinterpret_cast<const char*>(&length), 8);
+    file += json;
+    file += data;
+    write_file_atomic(path, file);
+}
+
+static size_t dtype_size(const std::string& dtype) {
+    if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
+    if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
+    if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
+    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" ||
+        dtype == "F8_E5M2")
+        return 1;
+    return 0;
+}
+
+static SafetensorsFile::Entry parse_entry(const std::string& path, const std::string& name,
+                                          const nlohmann::json& j) {
+    const std::string where = path + ": tensor '" + name + "': ";
+    require(j.is_object() && j.contains("dtype") && j.contains("shape") &&
+                j.contains("data_offsets"),
+            where + "needs dtype, shape and data_offsets");
+    SafetensorsFile::Entry e;
+    require(j["dtype"].is_string(), where + "dtype is not a string");
+    e.dtype = j["dtype"].get<std::string>();
+    require(dtype_size(e.dtype) > 0, where + "unknown dtype " + e.dtype);
+    require(j["shape"].is_array(), where + "shape is not an array");
+    for (const auto& d : j["shape"]) {
+        require(d.is_number_unsigned(), where + "shape has a non-integer or negative entry");
+        e.shape.push_back(d.get<int64_t>());
+    }
+    const auto& off = j["data_offsets"];
+    require(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() &&
+                off[1].is_number_unsigned(),
+            where + "data_offsets must be two non-negative integers");
+    e.begin = off[0].get<size_t>();
+    e.end = off[1].get<size_t>();
+    require(e.begin <= e.end && e.end - e.begin == element_count(e.shape) * dtype_size(e.dtype),
+            where + "data_offsets do not match dtype and shape " + shape_string(e.shape));
+    return e;
+}
+
+SafetensorsFile SafetensorsFile::read(const std::string& path) {
+    SafetensorsFile f;
+    f.path_ = path;
+    f.bytes_ = read_file(path);
+    require(f.bytes_.size() >= 8, path + ": truncated safetensors file (" +
+                                      std::to_string(f.bytes_.size()) + " bytes, no header)");
+    uint64_t header_len;
+    std::memcpy(&header_len, f.bytes_.data(), 8);
+    require(header_len <= f.bytes_.size() - 8,
+            path + ": truncated or not safetensors (header length " +
+                std::to_string(header_len) + " exceeds file size " +
+                std::to_string(f.bytes_.size()) + ")");
+    f.data_start_ = 8 + header_len;
+    nlohmann::json header;
+    try {
+        header = nlohmann::json::parse(f.bytes_.substr(8, header_len));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path + ": malformed safetensors header (" + e.what() + ")");
+    }
+    require(header.is_object(), path + ": safetensors header is not a JSON object");
+    size_t data_end = 0;
+    for (const auto& [name, value] : header.items()) {
+        if (name == "__metadata__") {
+            require(value.is_object(), path + ": __metadata__ is not an object");
+            for (const auto& [k, v] : value.items()) {
+                require(v.is_string(), path + ": metadata '" + k + "' is not a string");
+                f.metadata_[k] = v.get<std::string>();
+            }
+            continue;
+        }
+        Entry e = parse_entry(path, name, value);
+        data_end = std::max(data_end, e.end);
+        f.entries_[name] = e;
+    }
+    size_t data_size = f.bytes_.size() - f.data_start_;
+    require(data_size == data_end,
+            path + ": " + (data_size < data_end ? "truncated" : "trailing bytes") +
+                ": header describes " + std::to_string(data_end) + " data bytes, file has " +
+                std::to_string(data_size));
+    auto crc = f.metadata_.find(kCrcKey);
+    if (crc != f.metadata_.end()) {
+        std::string_view data(f.bytes_.data() + f.data_start_, data_size);
+        require(std::to_string(crc32_of(data)) == crc->second,
+                path + ": corrupted: data CRC-32 does not match the header");
+    }
+    return f;
+}
+
+const std::string& SafetensorsFile::meta(const std::string& key) const {
+    auto it = metadata_.find(key);
+    require(it != metadata_.end(), path_ + ": metadata has no '" + key + "'");
+    return it->second;
+}
+
+void SafetensorsFile::read_f32(const std::string& name, const std::vector<int64_t>& shape,
+                               float* out) const {
+    auto it = entries_.find(name);
+    require(it != entries_.end(), path_ + ": missing tensor '" + name + "'");
+    const Entry& e = it->second;
+    require(e.dtype == "F32", path_ + ": tensor '" + name + "' is " + e.dtype + ", expected F32");
+    require(e.shape == shape, path_ + ": tensor '" + name + "' has shape " +
+                                  shape_string(e.shape) + ", expected " + shape_string(shape));
+    std::memcpy(out, bytes_.data() + data_start_ + e.begin, e.end - e.begin);
+}
+
+}  // namespace diloco

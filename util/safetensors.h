@@ -1,0 +1,50 @@
+// Reading and writing safetensors files (the Hugging Face format): 8-byte header length, JSON
+// header of names, dtypes, shapes and offsets, then raw little-endian data. F32 tensors only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace diloco {
+
+struct TensorToWrite {
+    std::string name;
+    std::vector<int64_t> shape;
+    const float* data;
+};
+
+// Writes atomically; adds a CRC-32 of the data section to the metadata so corruption is caught.
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata);
+
+class SafetensorsFile {
+public:
+    struct Entry {
+        std::string dtype;
+        std::vector<int64_t> shape;
+        size_t begin, end;  // offsets into the data section
+    };
+
+    // Checks the header, every offset and size, and the CRC when the file carries one.
+    static SafetensorsFile read(const std::string& path);
+
+    const std::string& path() const { return path_; }
+    const std::map<std::string, Entry>& entries() const { return entries_; }
+    const std::map<std::string, std::string>& metadata() const { return metadata_; }
+    // The metadata value for key; an Error naming the file when absent.
+    const std::string& meta(const std::string& key) const;
+    // Copies tensor name into out after checking it is F32 with exactly this shape.
+    void read_f32(const std::string& name, const std::vector<int64_t>& shape, float* out) const;
+
+private:
+    std::string path_;
+    std::string bytes_;
+    size_t data_start_ = 0;
+    std::map<std::string, Entry> entries_;
+    std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace diloco
