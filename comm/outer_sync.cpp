@@ -29,22 +29,29 @@ uint64_t island_bytes_sent(size_t n, int k, int shards, int island) {
         const size_t slice = part(n, r, shards).size(), mine = part(slice, island, k).size();
         bytes += (slice - mine) * sizeof(float);           // reduce-scatter: the others' sub-slices
         bytes += (k - 1) * mine * sizeof(float);           // all-gather: my reduced sub-slice
-        bytes += (k - 1) * sizeof(double);                 // my island's weight
+        bytes += (k - 1) * sizeof(IslandNote);             // my island's weight and loss
     }
     return bytes;
 }
 
-double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, double weight,
-                               SyncStats& stats) {
+double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote mine_note,
+                               std::vector<IslandNote>& notes, SyncStats& stats) {
     const int k = across.size(), me = across.rank();
+    notes.resize(k);
+    // The first collective absorbs the islands' skew: its duration is the time spent waiting.
+    auto start = std::chrono::steady_clock::now();
+    across.allgatherv(&mine_note, notes.data(), std::vector<size_t>(k, sizeof(IslandNote)));
+    stats.wait_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    stats.bytes_sent += sizeof(IslandNote) * (k - 1);
+    stats.bytes_received += sizeof(IslandNote) * (k - 1);
+    const double weight = mine_note.weight;
     std::vector<double> weights(k);
-    across.allgatherv(&weight, weights.data(), std::vector<size_t>(k, sizeof(double)));
-    stats.bytes_sent += sizeof(double) * (k - 1);
-    stats.bytes_received += sizeof(double) * (k - 1);
     double total = 0;
-    for (double w : weights) {
-        require(w >= 0, "outer sync: negative island weight");
-        total += w;
+    for (int i = 0; i < k; i++) {
+        weights[i] = notes[i].weight;
+        require(weights[i] >= 0, "outer sync: negative island weight");
+        total += weights[i];
     }
     if (total == 0) return 0;
 
@@ -78,13 +85,14 @@ double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, double weig
     return total;
 }
 
-double OuterSync::weighted_mean(float* x, size_t n, double weight, SyncStats& stats) {
+double OuterSync::weighted_mean(float* x, size_t n, IslandNote mine,
+                                std::vector<IslandNote>& notes, SyncStats& stats) {
     auto start = std::chrono::steady_clock::now();
     const Topology& t = comms_.topology;
     double total = 0;
     if (t.uniform()) {
         const Range slice = part(n, t.local_rank, t.local_size);
-        total = reduce_slice(*comms_.cross, x + slice.begin, slice.size(), weight, stats);
+        total = reduce_slice(*comms_.cross, x + slice.begin, slice.size(), mine, notes, stats);
         if (t.local_size > 1 && total > 0) {
             std::vector<size_t> counts(t.local_size);
             for (int r = 0; r < t.local_size; r++)
@@ -93,9 +101,11 @@ double OuterSync::weighted_mean(float* x, size_t n, double weight, SyncStats& st
             comms_.island->allgatherv(mine.data(), x, counts);
         }
     } else {
-        if (t.local_rank == 0) total = reduce_slice(*comms_.leaders, x, n, weight, stats);
-        comms_.island->broadcast(x, n * sizeof(float), 0);
+        notes.resize(t.islands);
+        if (t.local_rank == 0) total = reduce_slice(*comms_.leaders, x, n, mine, notes, stats);
         comms_.island->broadcast(&total, sizeof(total), 0);
+        comms_.island->broadcast(notes.data(), notes.size() * sizeof(IslandNote), 0);
+        if (total > 0) comms_.island->broadcast(x, n * sizeof(float), 0);
     }
     stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return total;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "comm/topology.h"
 
@@ -12,7 +13,14 @@ namespace diloco {
 struct SyncStats {
     uint64_t bytes_sent = 0;      // by this rank to other islands, as passed to MPI
     uint64_t bytes_received = 0;  // by this rank from other islands
-    double seconds = 0;
+    double seconds = 0;           // in the sync, waiting included
+    double wait_seconds = 0;      // of which waiting for the other islands to arrive
+};
+
+// What each island says about itself at a sync: its weight (0: absent) and a note (its loss).
+struct IslandNote {
+    double weight = 0;
+    double loss = 0;
 };
 
 class OuterSync {
@@ -20,12 +28,15 @@ public:
     explicit OuterSync(IslandComms& comms) : comms_(comms) {}
 
     // Replaces x (n floats, the same on every rank of an island) by sum_i w_i x_i / sum_i w_i
-    // over islands, identical on every rank of the world. An island with weight 0 sends
-    // nothing and receives the result. Returns sum_i w_i (0: x is left unchanged).
-    double weighted_mean(float* x, size_t n, double weight, SyncStats& stats);
+    // over islands, identical on every rank of the world. An island with weight 0 sends no
+    // data and receives the result. notes gets every island's note. Returns sum_i w_i (0: x is
+    // left unchanged).
+    double weighted_mean(float* x, size_t n, IslandNote mine, std::vector<IslandNote>& notes,
+                         SyncStats& stats);
 
 private:
-    double reduce_slice(Comm& across, float* slice, size_t n, double weight, SyncStats& stats);
+    double reduce_slice(Comm& across, float* slice, size_t n, IslandNote mine,
+                        std::vector<IslandNote>& notes, SyncStats& stats);
     IslandComms& comms_;
 };
 

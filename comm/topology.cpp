@@ -115,6 +115,7 @@ IslandComms connect_islands(Comm& world, const std::string& islands, const std::
     c.topology = make_topology(world.rank(),
                                assign_islands(world.size(), islands, sizes, hosts));
     const Topology& t = c.topology;
+    c.world = &world;
     c.island = world.split(t.island, t.local_rank);
     c.cross = world.split(t.local_rank, t.island);
     c.leaders = world.split(t.local_rank == 0 ? 0 : 1, t.island);

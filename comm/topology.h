@@ -28,6 +28,7 @@ Topology make_topology(int world_rank, const std::vector<int>& island_of_rank);
 
 struct IslandComms {
     Topology topology;
+    Comm* world = nullptr;          // not owned
     std::unique_ptr<Comm> island;   // the ranks of my island
     std::unique_ptr<Comm> cross;    // rank local_rank of every island (uniform islands)
     std::unique_ptr<Comm> leaders;  // local rank 0 of every island (meaningful on leaders)

@@ -73,13 +73,16 @@ static TokenBatch empty_batch(int B, int T) {
     return batch;
 }
 
-TokenBatch ByteCorpus::train_batch(uint64_t seed, uint64_t index, int B, int T) const {
+TokenBatch ByteCorpus::train_batch(uint64_t seed, uint64_t index, int B, int T,
+                                   int first_row) const {
     require(train_.size() > static_cast<size_t>(T), source_ + ": training text shorter than " +
                                                         "one sequence of " + std::to_string(T));
     TokenBatch batch = empty_batch(B, T);
-    Rng rng(seed, index);
     const size_t positions = train_.size() - T;  // windows of T + 1 bytes that fit
-    for (int b = 0; b < B; b++) fill_row(batch, b, train_, rng.below(positions));
+    for (int b = 0; b < B; b++) {
+        Rng rng(seed, (index << 24) + first_row + b);  // one stream per (batch, row)
+        fill_row(batch, b, train_, rng.below(positions));
+    }
     return batch;
 }
 

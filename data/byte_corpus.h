@@ -26,7 +26,8 @@ public:
     size_t val_size() const { return val_.size(); }
 
     // B windows of T + 1 bytes at random offsets of the training text.
-    TokenBatch train_batch(uint64_t seed, uint64_t index, int B, int T) const override;
+    TokenBatch train_batch(uint64_t seed, uint64_t index, int B, int T,
+                           int first_row = 0) const override;
     // Consecutive windows of the held-out tail, B per batch (fewer in the last).
     std::vector<TokenBatch> val_batches(int B, int T, int max_batches) const override;
 

@@ -21,9 +21,11 @@ public:
     virtual int vocab() const = 0;
     // A short account of the sizes, for the run's first line.
     virtual std::string describe() const = 0;
-    // Training batch number `index` for a seed: a pure function of (seed, index), so the data
-    // position of a run is the index of its next batch.
-    virtual TokenBatch train_batch(uint64_t seed, uint64_t index, int B, int T) const = 0;
+    // Rows first_row .. first_row + B - 1 of training batch number `index` for a seed: a pure
+    // function of its arguments, so the data position of a run is the index of its next batch,
+    // and K ranks taking rows r*B.. of one batch see exactly what one rank with K*B rows sees.
+    virtual TokenBatch train_batch(uint64_t seed, uint64_t index, int B, int T,
+                                   int first_row = 0) const = 0;
     // The fixed validation set, at most max_batches batches of up to B rows.
     virtual std::vector<TokenBatch> val_batches(int B, int T, int max_batches) const = 0;
 };

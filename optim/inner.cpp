@@ -12,7 +12,6 @@
 namespace diloco {
 
 namespace {
-const char* kStateFile = "/state.safetensors";
 const char* kStateVersion = "1";
 
 uint64_t parse_u64(const SafetensorsFile& f, const std::string& key) {
@@ -43,11 +42,13 @@ void InnerTrainer::init_params() {
 
 StepResult InnerTrainer::step() {
     auto start = std::chrono::steady_clock::now();
-    TokenBatch batch = data_.train_batch(config_.seed, data_position_, config_.batch, config_.seq);
+    TokenBatch batch = data_.train_batch(config_.data_seed, data_position_, config_.batch,
+                                         config_.seq, config_.first_row);
     data_position_++;
     model_->zero_grads();
     double loss = model_->forward_backward(batch.inputs.data(), batch.targets.data(), batch.B,
                                            batch.T);
+    if (reduce_grads_) reduce_grads_(model_->grads(), model_->num_params());
     ClipResult clip = clip_by_global_norm(backend_, model_->grads(), model_->num_params(),
                                           config_.grad_clip);
     float lr = config_.schedule.at(step_);
@@ -59,46 +60,40 @@ StepResult InnerTrainer::step() {
     return {step_, loss, lr, clip.norm, ms};
 }
 
-double InnerTrainer::evaluate(int max_batches) {
+std::pair<double, size_t> InnerTrainer::evaluate_share(int max_batches, int part, int parts) {
     double sum = 0;
     size_t rows = 0;
-    for (const TokenBatch& b : data_.val_batches(config_.batch, config_.seq, max_batches)) {
+    std::vector<TokenBatch> batches = data_.val_batches(config_.batch, config_.seq, max_batches);
+    for (size_t i = part; i < batches.size(); i += parts) {
+        const TokenBatch& b = batches[i];
         sum += model_->evaluate(b.inputs.data(), b.targets.data(), b.B, b.T) * b.B;
         rows += b.B;
     }
+    return {sum, rows};
+}
+
+double InnerTrainer::evaluate(int max_batches) {
+    auto [sum, rows] = evaluate_share(max_batches, 0, 1);
     require(rows > 0, data_.source() + ": no validation windows");
     return sum / rows;
 }
 
-void InnerTrainer::save(const std::string& dir) {
-    std::map<std::string, std::string> meta = {{"diloco_step", std::to_string(step_)}};
-    save_model(dir, model_->config(), model_->get_params(), meta);
+void InnerTrainer::save_state(const std::string& file) {
     std::vector<float> m = adamw_->moment1(), v = adamw_->moment2();
     const int64_t n = static_cast<int64_t>(m.size());
-    meta["state_version"] = kStateVersion;
-    meta["seed"] = std::to_string(config_.seed);
-    meta["data_position"] = std::to_string(data_position_);
-    meta["adamw_steps"] = std::to_string(adamw_->steps_taken());
-    write_safetensors(dir + kStateFile, {{"adamw.m", {n}, m.data()}, {"adamw.v", {n}, v.data()}},
-                      meta);
+    std::map<std::string, std::string> meta = {
+        {"diloco_step", std::to_string(step_)},
+        {"state_version", kStateVersion},
+        {"seed", std::to_string(config_.seed)},
+        {"data_position", std::to_string(data_position_)},
+        {"adamw_steps", std::to_string(adamw_->steps_taken())}};
+    write_safetensors(file, {{"adamw.m", {n}, m.data()}, {"adamw.v", {n}, v.data()}}, meta);
 }
 
-void InnerTrainer::resume(const std::string& dir) {
-    ModelCheckpoint ck = load_model(dir);
-    const GptConfig& have = model_->config();
-    const GptConfig& got = ck.config;
-    require(got.vocab == have.vocab && got.padded_vocab == have.padded_vocab &&
-                got.max_seq == have.max_seq && got.layers == have.layers &&
-                got.heads == have.heads && got.channels == have.channels,
-            dir + ": checkpoint is of another model (layers " + std::to_string(got.layers) +
-                ", channels " + std::to_string(got.channels) + ", vocab " +
-                std::to_string(got.vocab) + ") than configured");
-    SafetensorsFile state = SafetensorsFile::read(dir + kStateFile);
+void InnerTrainer::load_state(const std::string& file) {
+    SafetensorsFile state = SafetensorsFile::read(file);
     require(state.meta("state_version") == kStateVersion,
             state.path() + ": unsupported state version " + state.meta("state_version"));
-    require(state.meta("diloco_step") == ck.metadata["diloco_step"],
-            dir + ": model and state come from different saves (steps " +
-                ck.metadata["diloco_step"] + " and " + state.meta("diloco_step") + ")");
     require(parse_u64(state, "seed") == config_.seed,
             state.path() + ": saved with seed " + state.meta("seed") + ", this run has seed " +
                 std::to_string(config_.seed));
@@ -106,10 +101,25 @@ void InnerTrainer::resume(const std::string& dir) {
     std::vector<float> m(n), v(n);
     state.read_f32("adamw.m", {n}, m.data());
     state.read_f32("adamw.v", {n}, v.data());
-    model_->set_params(ck.params);
     adamw_->set_state(m, v, static_cast<int>(parse_u64(state, "adamw_steps")));
     step_ = static_cast<int>(parse_u64(state, "diloco_step"));
     data_position_ = parse_u64(state, "data_position");
+}
+
+int InnerTrainer::load_weights(const std::string& dir) {
+    Gpt& model = *model_;
+    ModelCheckpoint ck = load_model(dir);
+    const GptConfig& have = model.config();
+    const GptConfig& got = ck.config;
+    require(got.vocab == have.vocab && got.padded_vocab == have.padded_vocab &&
+                got.max_seq == have.max_seq && got.layers == have.layers &&
+                got.heads == have.heads && got.channels == have.channels,
+            dir + ": checkpoint is of another model (layers " + std::to_string(got.layers) +
+                ", channels " + std::to_string(got.channels) + ", vocab " +
+                std::to_string(got.vocab) + ") than configured");
+    model.set_params(ck.params);
+    auto step = ck.metadata.find("diloco_step");
+    return step == ck.metadata.end() ? 0 : std::stoi(step->second);
 }
 
 }  // namespace diloco

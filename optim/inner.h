@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,8 +20,13 @@ struct InnerConfig {
     LrSchedule schedule;
     AdamWConfig adamw;
     float grad_clip = 1.0f;  // <= 0 turns clipping off
-    uint64_t seed = 1337;
+    uint64_t seed = 1337;    // initialisation
+    uint64_t data_seed = 1337;  // the batch stream (one per island)
+    int first_row = 0;          // this rank's rows of each batch (data parallel)
 };
+
+// Averages a gradient buffer (n storage values) over the ranks that share a step.
+using GradReducer = std::function<void(void* grads, size_t n)>;
 
 struct StepResult {
     int step;  // 1-based: the number of steps taken after this one
@@ -37,19 +43,27 @@ public:
 
     // GPT-2 initialisation from the config's seed.
     void init_params();
+    // Called on the gradients of every step before clipping (data parallel averaging).
+    void set_grad_reducer(GradReducer reducer) { reduce_grads_ = std::move(reducer); }
     StepResult step();
     // Mean loss over the first max_batches validation batches, weighted by rows.
     double evaluate(int max_batches);
+    // Sum of row losses and the row count over batches part, part + parts, ... (a share of
+    // the validation set for one of `parts` ranks).
+    std::pair<double, size_t> evaluate_share(int max_batches, int part, int parts);
 
     int steps_taken() const { return step_; }
     uint64_t data_position() const { return data_position_; }
     Gpt& model() { return *model_; }
 
-    // Writes dir/model.safetensors, dir/config.json, dir/state.safetensors (atomically each).
-    void save(const std::string& dir);
-    // Restores weights, AdamW moments, step and data position; an Error when dir holds a
-    // different model, a different seed, or files from two different saves.
-    void resume(const std::string& dir);
+    // Loads weights from a checkpoint directory, checking that it holds this model; returns
+    // the step it was saved at.
+    int load_weights(const std::string& dir);
+    // The training state: AdamW moments, step, data position (atomically written).
+    void save_state(const std::string& file);
+    void load_state(const std::string& file);
+    void set_step(int step) { step_ = step; }
+    void set_data_position(uint64_t position) { data_position_ = position; }
 
 private:
     Backend& backend_;
@@ -59,6 +73,7 @@ private:
     std::unique_ptr<AdamW> adamw_;
     int step_ = 0;
     uint64_t data_position_ = 0;
+    GradReducer reduce_grads_;
 };
 
 }  // namespace diloco

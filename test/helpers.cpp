@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "test/skip.h"
 #include "util/rng.h"
 
 namespace diloco::test {
@@ -38,13 +39,28 @@ void write_text(const std::string& path, const std::string& text) {
     out << text;
 }
 
-CliResult run_diloco(const std::string& args) {
+static CliResult run_command(const std::string& command) {
     TempDir io;
-    std::string cmd = std::string(DILOCO_BINARY) + " " + args + " >" + io.file("out") + " 2>" +
-                      io.file("err") + " </dev/null";
+    std::string cmd = command + " >" + io.file("out") + " 2>" + io.file("err") + " </dev/null";
     int status = std::system(cmd.c_str());
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return {code, read_text(io.file("out")), read_text(io.file("err"))};
+}
+
+CliResult run_diloco(const std::string& args) {
+    return run_command(std::string(DILOCO_BINARY) + " " + args);
+}
+
+CliResult run_mpi(int ranks, const std::string& args) {
+#ifndef DILOCO_HAVE_MPI
+    skip_test("this build has no MPI");
+#endif
+    if (std::system("command -v mpirun >/dev/null 2>&1") != 0) skip_test("mpirun not found");
+    // CI runs as root, which OpenMPI refuses unless told twice.
+    std::string env = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                      "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ";
+    return run_command(env + "timeout -k 5 120 mpirun -np " + std::to_string(ranks) +
+                       " --oversubscribe " + DILOCO_BINARY + " " + args);
 }
 
 std::string synthetic_text(size_t bytes, uint64_t seed) {

@@ -26,6 +26,9 @@ struct CliResult {
 };
 // Runs the diloco binary with the given argument string (shell-quoted by the caller).
 CliResult run_diloco(const std::string& args);
+// Runs it under `mpirun -np ranks --oversubscribe` with one OpenMP thread per rank, killed
+// after two minutes so that a hang fails the test; skips the test when mpirun is absent.
+CliResult run_mpi(int ranks, const std::string& args);
 
 // Deterministic English-like text of about `bytes` bytes.
 std::string synthetic_text(size_t bytes, uint64_t seed);

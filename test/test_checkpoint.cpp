@@ -72,16 +72,17 @@ TEST_CASE("model weights round-trip bitwise in the Hugging Face layout", "[check
 
 TEST_CASE("training state resumes bitwise", "[checkpoint]") {
     TempDir dir;
-    ByteCorpus data = ByteCorpus::from_file(
-        (test::write_text(dir.file("d.txt"), test::synthetic_text(20000, 1)), dir.file("d.txt")),
-        0.1, 16);
+    test::write_text(dir.file("d.txt"), test::synthetic_text(20000, 1));
+    ByteCorpus data = ByteCorpus::from_file(dir.file("d.txt"), 0.1, 16);
     auto backend = make_cpu_backend();
     InnerTrainer a(*backend, micro_config(), data, micro_inner());
     a.init_params();
     for (int i = 0; i < 3; i++) a.step();
-    a.save(dir.file("ck"));
+    save_model(dir.file("ck"), micro_config(), a.model().get_params(), {{"diloco_step", "3"}});
+    a.save_state(dir.file("ck/state.safetensors"));
     InnerTrainer b(*backend, micro_config(), data, micro_inner());
-    b.resume(dir.file("ck"));
+    CHECK(b.load_weights(dir.file("ck")) == 3);
+    b.load_state(dir.file("ck/state.safetensors"));
     CHECK(b.steps_taken() == 3);
     CHECK(b.data_position() == a.data_position());
     CHECK(b.model().get_params() == a.model().get_params());
@@ -124,7 +125,7 @@ TEST_CASE("truncated, corrupted and foreign checkpoints are clear errors", "[che
     CHECK_THROWS_WITH(load_model(dir.file("nowhere")), Catch::Contains("not found"));
 }
 
-TEST_CASE("resuming into another model or from mixed saves is refused", "[checkpoint]") {
+TEST_CASE("loading another model's weights or state is refused", "[checkpoint]") {
     TempDir dir;
     test::write_text(dir.file("d.txt"), test::synthetic_text(20000, 2));
     ByteCorpus data = ByteCorpus::from_file(dir.file("d.txt"), 0.1, 16);
@@ -132,18 +133,17 @@ TEST_CASE("resuming into another model or from mixed saves is refused", "[checkp
     InnerTrainer a(*backend, micro_config(), data, micro_inner());
     a.init_params();
     a.step();
-    a.save(dir.file("ck"));
+    save_model(dir.file("ck"), micro_config(), a.model().get_params(), {});
+    a.save_state(dir.file("ck/state.safetensors"));
     GptConfig wider = micro_config();
     wider.channels = 32;
     InnerTrainer b(*backend, wider, data, micro_inner());
-    CHECK_THROWS_WITH(b.resume(dir.file("ck")), Catch::Contains("another model"));
-
-    std::filesystem::copy(dir.file("ck"), dir.file("mixed"));
-    a.step();
-    a.save(dir.file("ck"));
-    std::filesystem::copy_file(dir.file("ck/state.safetensors"),
-                               dir.file("mixed/state.safetensors"),
-                               std::filesystem::copy_options::overwrite_existing);
-    InnerTrainer c(*backend, micro_config(), data, micro_inner());
-    CHECK_THROWS_WITH(c.resume(dir.file("mixed")), Catch::Contains("different saves"));
+    CHECK_THROWS_WITH(b.load_weights(dir.file("ck")), Catch::Contains("another model"));
+    CHECK_THROWS_WITH(b.load_state(dir.file("ck/state.safetensors")),
+                      Catch::Contains("state.safetensors") && Catch::Contains("shape"));
+    InnerConfig other_seed = micro_inner();
+    other_seed.seed = 5;
+    InnerTrainer c(*backend, micro_config(), data, other_seed);
+    CHECK_THROWS_WITH(c.load_state(dir.file("ck/state.safetensors")),
+                      Catch::Contains("seed 99"));
 }

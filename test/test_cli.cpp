@@ -50,8 +50,10 @@ TEST_CASE("20 steps equal 10 steps, save, resume, 10 steps, bitwise", "[cli]") {
     CHECK(a == b);
     CHECK(diloco::test::read_text(dir.file("a/model.safetensors")) ==
           diloco::test::read_text(dir.file("b/model.safetensors")));
-    CHECK(diloco::test::read_text(dir.file("a/state.safetensors")) ==
-          diloco::test::read_text(dir.file("b/state.safetensors")));
+    CHECK(diloco::test::read_text(dir.file("a/outer.safetensors")) ==
+          diloco::test::read_text(dir.file("b/outer.safetensors")));
+    CHECK(diloco::test::read_text(dir.file("a/island-0/state.safetensors")) ==
+          diloco::test::read_text(dir.file("b/island-0/state.safetensors")));
 }
 
 TEST_CASE("options come from a TOML config, and flags override it", "[cli]") {

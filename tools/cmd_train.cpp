@@ -1,5 +1,6 @@
-// `diloco train`: parses the run's options (flags or a TOML --config), wires data, model and
-// the inner trainer, prints a step line, and writes JSON-lines metrics and checkpoints.
+// `diloco train`: parses the run's options (flags or a TOML --config), wires topology, data,
+// model, inner trainer and DiLoCo loop, and prints step lines, JSON metrics and checkpoints.
+// Under mpirun every rank runs this; rank 0 alone prints and logs.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -7,10 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "data/byte_corpus.h"
-#include "model/checkpoint.h"
-#include "optim/inner.h"
+#include "optim/diloco.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
+#include "tools/ranks.h"
+#include "util/checksum.h"
 #include "util/error.h"
 
 namespace diloco {
@@ -39,6 +41,17 @@ struct TrainOptions {
     int save_every = 0;
     std::string resume;
     std::string device = "cpu";
+    std::string mode = "local";
+    std::string islands = "1";
+    std::string island_sizes;
+    int inner_steps = 100;
+    std::string outer_opt = "nesterov";
+    float outer_lr = 0.7f;
+    float outer_momentum = 0.9f;
+    float outer_eps = 1e-8f;
+    bool weight_by_tokens = false;
+    std::string island_schedule;
+    double drop_prob = 0;
 };
 
 std::unique_ptr<Backend> make_backend(const std::string& device) {
@@ -46,12 +59,28 @@ std::unique_ptr<Backend> make_backend(const std::string& device) {
     return make_cpu_backend();
 }
 
-InnerConfig inner_config(const TrainOptions& o) {
+void check_options(const TrainOptions& o, Mode mode) {
     require(o.steps > 0, "--steps must be positive, got " + std::to_string(o.steps));
     require(o.batch > 0, "--batch must be positive, got " + std::to_string(o.batch));
     require(o.seq > 0, "--seq must be positive, got " + std::to_string(o.seq));
     require(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive and finite");
     require(o.warmup >= 0, "--warmup must not be negative");
+    require(o.stop_at >= 0 && o.stop_at <= o.steps, "--stop-at must be within 0..--steps");
+    require(o.inner_steps > 0, "--inner-steps must be positive (H = " +
+                                   std::to_string(o.inner_steps) + ")");
+    if (mode != Mode::diloco) return;
+    // Checkpoints and the end of a run fall on outer-step boundaries.
+    auto boundary = [&](int step, const char* what) {
+        require(step % o.inner_steps == 0, std::string(what) + " " + std::to_string(step) +
+                                               " is not a multiple of --inner-steps " +
+                                               std::to_string(o.inner_steps));
+    };
+    boundary(o.steps, "--steps");
+    boundary(o.stop_at, "--stop-at");
+    boundary(o.save_every, "--save-every");
+}
+
+InnerConfig inner_config(const TrainOptions& o, Mode mode, const Topology& t) {
     InnerConfig c;
     c.batch = o.batch;
     c.seq = o.seq;
@@ -59,7 +88,28 @@ InnerConfig inner_config(const TrainOptions& o) {
     c.adamw.weight_decay = o.weight_decay;
     c.grad_clip = o.grad_clip;
     c.seed = o.seed;
+    if (mode == Mode::ddp) {
+        // One batch of world x B rows per step, each rank taking its rows.
+        c.data_seed = o.seed;
+        c.first_row = t.world_rank * o.batch;
+    } else {
+        // One stream per island (island 0's is the single-worker stream), rows per rank.
+        c.data_seed = o.seed + 1000003ull * t.island;
+        c.first_row = t.local_rank * o.batch;
+    }
     return c;
+}
+
+DilocoConfig diloco_config(const TrainOptions& o, Mode mode) {
+    DilocoConfig d;
+    d.mode = mode;
+    d.inner_steps = o.inner_steps;
+    d.outer = {o.outer_opt, o.outer_lr, o.outer_momentum, 0.999f, o.outer_eps};
+    d.weight_by_tokens = o.weight_by_tokens;
+    d.drop_prob = o.drop_prob;
+    d.island_schedule = o.island_schedule;
+    d.seed = o.seed;
+    return d;
 }
 
 std::unique_ptr<TrainData> load_data(const TrainOptions& o) {
@@ -85,55 +135,134 @@ private:
     std::ofstream out_;
 };
 
-void run_train(const TrainOptions& o) {
-    InnerConfig config = inner_config(o);
-    require(o.stop_at >= 0 && o.stop_at <= o.steps, "--stop-at must be within 0..--steps");
-    std::unique_ptr<TrainData> data = load_data(o);
-    GptConfig model = preset_config(o.preset, data->vocab());
-    std::unique_ptr<Backend> backend = make_backend(o.device);
-    InnerTrainer trainer(*backend, model, *data, config);
-    if (o.resume.empty()) {
-        trainer.init_params();
-    } else {
-        trainer.resume(o.resume);
-    }
-    std::printf("diloco train: preset %s (%zu parameters), data %s (%s), %s backend\n",
-                o.preset.c_str(), trainer.model().num_params(), data->source().c_str(),
-                data->describe().c_str(), backend->name().c_str());
-    MetricsLog log(o.log, !o.resume.empty());
+// Everything a run holds, built collectively (same errors on every rank, or an agreed exit).
+struct Run {
+    Mode mode = Mode::local;
+    IslandComms comms;
+    std::unique_ptr<TrainData> data;
+    std::unique_ptr<Backend> backend;
+    std::unique_ptr<InnerTrainer> trainer;
+    std::unique_ptr<DilocoLoop> loop;
+};
+
+void setup(Run& run, const TrainOptions& o, Comm& world) {
+    run.mode = parse_mode(o.mode);
+    check_options(o, run.mode);
+    validate(diloco_config(o, run.mode).outer);
+    run.comms = connect_islands(world, o.islands, o.island_sizes);  // the only collective
+    run.data = load_data(o);
+    run.backend = make_backend(o.device);
+    GptConfig model = preset_config(o.preset, run.data->vocab());
+    run.trainer = std::make_unique<InnerTrainer>(*run.backend, model, *run.data,
+                                                 inner_config(o, run.mode, run.comms.topology));
+    run.trainer->init_params();
+    run.loop = std::make_unique<DilocoLoop>(*run.trainer, run.comms, diloco_config(o, run.mode));
+    if (!o.resume.empty()) run.loop->resume(o.resume);
+}
+
+// Validation of what this rank's islands hold: the global model in ddp and diloco, each
+// island's own model in local mode.
+double evaluate(Run& run, int max_batches) {
+    Comm& comm = run.mode == Mode::local ? *run.comms.island : *run.comms.world;
+    return run.loop->evaluate(comm, max_batches);
+}
+
+nlohmann::json traffic_record(Run& run, int step, size_t n_params) {
+    const Topology& t = run.comms.topology;
+    const SyncStats& s = run.loop->traffic();
+    double totals[4] = {double(s.bytes_sent), double(s.bytes_received), s.seconds,
+                        s.wait_seconds};
+    run.comms.world->allreduce_sum(totals, 4);  // instrumentation, not counted as traffic
+    uint64_t ddp_per_step = 0;
+    for (int i = 0; i < t.islands; i++)
+        ddp_per_step += island_bytes_sent(n_params, t.islands, t.uniform() ? t.local_size : 1, i);
+    return {{"bytes_sent", totals[0]},
+            {"bytes_received", totals[1]},
+            {"bytes_ddp_equivalent", t.islands > 1 ? double(ddp_per_step) * step : 0.0},
+            {"sync_s", totals[2] / t.world_size},
+            {"wait_s", totals[3] / t.world_size}};
+}
+
+// A checksum of the parameters of every rank (instrumentation): after an outer step all of
+// them must be equal, which the metrics let anyone check.
+std::vector<uint32_t> param_checksums(Run& run) {
+    const Topology& t = run.comms.topology;
+    std::vector<float> params = run.trainer->model().get_params();
+    std::vector<double> sums(t.world_size, 0.0);
+    sums[t.world_rank] = fnv1a32(params.data(), params.size() * sizeof(float));
+    run.comms.world->allreduce_sum(sums.data(), sums.size());
+    return std::vector<uint32_t>(sums.begin(), sums.end());
+}
+
+void print_header(Run& run, const TrainOptions& o) {
+    const Topology& t = run.comms.topology;
+    std::printf("diloco train: mode %s, %d island%s of %s rank(s), preset %s (%zu parameters), "
+                "data %s (%s), %s backend\n",
+                mode_name(run.mode), t.islands, t.islands == 1 ? "" : "s",
+                o.island_sizes.empty() ? std::to_string(t.local_size).c_str()
+                                       : o.island_sizes.c_str(),
+                o.preset.c_str(), run.trainer->model().num_params(), run.data->source().c_str(),
+                run.data->describe().c_str(), run.backend->name().c_str());
+}
+
+void train_loop(Run& run, const TrainOptions& o) {
+    const Topology& t = run.comms.topology;
+    const bool lead = t.world_rank == 0;
+    MetricsLog log(lead ? o.log : "", !o.resume.empty());
+    if (lead) print_header(run, o);
     const int last = o.stop_at > 0 ? o.stop_at : o.steps;
-    const size_t tokens_per_step = static_cast<size_t>(o.batch) * o.seq;
-    while (trainer.steps_taken() < last) {
-        StepResult r = trainer.step();
-        nlohmann::json record = {{"step", r.step},
-                                 {"tokens", r.step * tokens_per_step},
-                                 {"loss", r.loss},
-                                 {"lr", r.lr},
-                                 {"grad_norm", r.grad_norm},
-                                 {"ms", r.ms}};
-        std::printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | %.1f ms\n",
-                    r.step, o.steps, r.loss, r.lr, r.grad_norm,
-                    tokens_per_step / (r.ms / 1000.0), r.ms);
-        bool eval_now = r.step == last || (o.eval_every > 0 && r.step % o.eval_every == 0);
-        if (eval_now) {
-            double val = trainer.evaluate(o.val_batches);
-            record["val_loss"] = val;
-            record["val_ppl"] = std::exp(val);
-            std::printf("step %5d/%d | val loss %.4f | val ppl %.3f\n", r.step, o.steps, val,
-                        std::exp(val));
+    const size_t tokens_per_step = size_t(o.batch) * o.seq * t.world_size;
+    const size_t n_params = run.trainer->model().num_params();
+    double compute_s = 0;
+    while (run.trainer->steps_taken() < last) {
+        StepResult r = run.loop->inner_step();
+        compute_s += r.ms / 1000;
+        nlohmann::json rec = {{"step", r.step},         {"tokens", r.step * tokens_per_step},
+                              {"loss", r.loss},         {"lr", r.lr},
+                              {"grad_norm", r.grad_norm}, {"ms", r.ms}};
+        if (lead)
+            std::printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | %.1f ms\n",
+                        r.step, o.steps, r.loss, r.lr, r.grad_norm,
+                        tokens_per_step / (r.ms / 1000.0), r.ms);
+        bool outer = run.loop->outer_due();
+        if (outer) {
+            OuterReport rep = run.loop->outer_step();
+            rec["outer_step"] = rep.outer_step;
+            rec["island_loss"] = rep.island_loss;
+            rec["islands_present"] = rep.present;
+            rec["param_checksums"] = param_checksums(run);
         }
-        log.write(record);
-        std::fflush(stdout);
+        bool eval_now = r.step == last || outer ||
+                        (run.mode != Mode::diloco && o.eval_every > 0 && r.step % o.eval_every == 0);
+        if (eval_now) {
+            double val = evaluate(run, o.val_batches);
+            rec["val_loss"] = val;
+            rec["val_ppl"] = std::exp(val);
+            rec.update(traffic_record(run, r.step, n_params));
+            rec["compute_s"] = compute_s;
+            if (lead)
+                std::printf("step %5d/%d | val loss %.4f | val ppl %.3f | across islands %.3g MB\n",
+                            r.step, o.steps, val, std::exp(val),
+                            (rec["bytes_sent"].get<double>()) / 1e6);
+        }
+        log.write(rec);
+        if (lead) std::fflush(stdout);
         bool save_now = r.step == last || (o.save_every > 0 && r.step % o.save_every == 0);
-        if (!o.save.empty() && save_now) trainer.save(o.save);
+        if (!o.save.empty() && save_now) run.loop->save(o.save);
     }
+}
+
+void run_train(const TrainOptions& o, Comm& world) {
+    Run run;
+    run_agreed(world, [&] { setup(run, o, world); });
+    run_or_abort(world, [&] { train_loop(run, o); });
 }
 
 }  // namespace
 
-void add_train_command(CLI::App& app) {
+void add_train_command(CLI::App& app, Comm& world) {
     auto o = std::make_shared<TrainOptions>();
-    CLI::App* cmd = app.add_subcommand("train", "train a GPT on one process");
+    CLI::App* cmd = app.add_subcommand("train", "train a GPT: one process, or islands under mpirun");
     add_config_option(*cmd, o->config);
     cmd->add_option("--preset", o->preset, "model shape: tiny, gpt2-124m, paper-60m, "
                                            "paper-150m, paper-400m")
@@ -142,11 +271,11 @@ void add_train_command(CLI::App& app) {
                     "text file to train on (default: the built-in fortunes corpus)");
     cmd->add_option("--val-fraction", o->val_fraction, "held-out tail for validation")
         ->capture_default_str();
-    cmd->add_option("--steps", o->steps, "optimizer steps (the schedule's length)")
+    cmd->add_option("--steps", o->steps, "inner optimizer steps (the schedule's length)")
         ->capture_default_str();
     cmd->add_option("--stop-at", o->stop_at,
                     "stop after this step, keeping the schedule of --steps (to resume later)");
-    cmd->add_option("--batch", o->batch, "sequences per step")->capture_default_str();
+    cmd->add_option("--batch", o->batch, "sequences per step and rank")->capture_default_str();
     cmd->add_option("--seq", o->seq, "tokens per sequence")->capture_default_str();
     cmd->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
     cmd->add_option("--warmup", o->warmup, "linear warm-up steps")->capture_default_str();
@@ -158,7 +287,8 @@ void add_train_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--seed", o->seed, "seed for initialisation and batches")
         ->capture_default_str();
-    cmd->add_option("--eval-every", o->eval_every, "validate every N steps (and at the end)")
+    cmd->add_option("--eval-every", o->eval_every,
+                    "validate every N steps (local, ddp; diloco: every outer step)")
         ->capture_default_str();
     cmd->add_option("--val-batches", o->val_batches, "validation batches per evaluation")
         ->capture_default_str();
@@ -167,9 +297,30 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--save-every", o->save_every, "also save every N steps");
     cmd->add_option("--resume", o->resume, "checkpoint directory to continue from");
     cmd->add_option("--device", o->device, "cpu")->capture_default_str();
-    cmd->callback([o, cmd] {
+    cmd->add_option("--mode", o->mode, "local (islands never talk), ddp (all ranks every step) "
+                                       "or diloco")
+        ->capture_default_str();
+    cmd->add_option("--islands", o->islands,
+                    "number of islands (equal contiguous groups of ranks) or 'host'")
+        ->capture_default_str();
+    cmd->add_option("--island-sizes", o->island_sizes, "ranks per island, e.g. 2,1,1");
+    cmd->add_option("--inner-steps", o->inner_steps, "H: inner steps between outer steps")
+        ->capture_default_str();
+    cmd->add_option("--outer-opt", o->outer_opt, "nesterov, sgd or adam")->capture_default_str();
+    cmd->add_option("--outer-lr", o->outer_lr, "outer learning rate")->capture_default_str();
+    cmd->add_option("--outer-momentum", o->outer_momentum, "outer momentum (Adam: beta1)")
+        ->capture_default_str();
+    cmd->add_option("--outer-eps", o->outer_eps, "outer Adam epsilon")->capture_default_str();
+    cmd->add_flag("--weight-by-tokens", o->weight_by_tokens,
+                  "weigh islands by the tokens they trained on");
+    cmd->add_option("--island-schedule", o->island_schedule,
+                    "islands per outer step, e.g. 1-4:0+1,5-8:0+1+2+3 (others: all)");
+    cmd->add_option("--drop-prob", o->drop_prob,
+                    "probability that an island misses an outer sync (seeded)")
+        ->capture_default_str();
+    cmd->callback([o, cmd, &world] {
         apply_config_file(*cmd, o->config);
-        run_train(*o);
+        run_train(*o, world);
     });
 }
 

@@ -4,9 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "comm/comm.h"
+
 namespace diloco {
 
-void add_train_command(CLI::App& app);
+void add_train_command(CLI::App& app, Comm& world);
 void add_generate_command(CLI::App& app);
 
 }  // namespace diloco

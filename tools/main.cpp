@@ -1,25 +1,32 @@
-// Entry point of the `diloco` command line: builds the subcommands and turns every Error into
-// a one-line message on stderr and exit code 1 (CLI11 usage errors keep their own codes).
+// Entry point of the `diloco` command line: starts the world (MPI under mpirun), builds the
+// subcommands, and turns every Error into a one-line message and a non-zero exit.
 #include <cstdio>
+#include <sstream>
 
+#include "comm/comm.h"
 #include "tools/commands.h"
+#include "tools/ranks.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {
+    std::unique_ptr<diloco::Comm> world = diloco::world_comm(&argc, &argv);
     CLI::App app{"diloco: train decoder-only transformers across islands with DiLoCo"};
     app.require_subcommand(1);
-    diloco::add_train_command(app);
+    diloco::add_train_command(app, *world);
     diloco::add_generate_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        std::ostringstream quiet;  // usage errors are the same everywhere: rank 0 says it
+        return world->rank() == 0 ? app.exit(e) : app.exit(e, quiet, quiet);
+    } catch (const diloco::AgreedExit&) {
+        return 1;
     } catch (const diloco::Error& e) {
-        std::fprintf(stderr, "diloco: error: %s\n", e.what());
+        if (world->rank() == 0) std::fprintf(stderr, "diloco: error: %s\n", e.what());
         return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "diloco: internal error: %s\n", e.what());
-        return 2;
+        std::fprintf(stderr, "diloco: internal error on rank %d: %s\n", world->rank(), e.what());
+        diloco::abort_world(2);
     }
     return 0;
 }

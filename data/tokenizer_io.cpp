@@ -1,0 +1,245 @@
+// Tokenizer files: OpenAI's GPT-2 encoder.json + vocab.bpe (read and written) and Hugging Face
+// tokenizer.json (read), with GPT-2's byte-level text, which spells each byte as a printable char.
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "data/tokenizer.h"  // the loaders and the writer below are members of Tokenizer
+#include "data/unicode.h"
+#include "util/error.h"
+#include "util/files.h"
+
+namespace diloco {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Byte-level text. The printable bytes '!'..'~', 0xA1..0xAC and 0xAE..0xFF stand for the code
+// points of the same value; the other 68 bytes, in byte order, for U+0100, U+0101, ...
+
+static bool printable_byte(int b) {
+    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+}
+
+static const std::array<uint32_t, 256>& byte_chars() {
+    static const std::array<uint32_t, 256> chars = [] {
+        std::array<uint32_t, 256> c{};
+        uint32_t next = 0x100;
+        for (int b = 0; b < 256; b++) c[b] = printable_byte(b) ? b : next++;
+        return c;
+    }();
+    return chars;
+}
+
+static std::string to_byte_level(std::string_view bytes) {
+    std::string text;
+    for (char ch : bytes) {
+        uint32_t cp = byte_chars()[static_cast<uint8_t>(ch)];  // below U+0800: one or two bytes
+        if (cp < 0x80) {
+            text += static_cast<char>(cp);
+        } else {
+            text += static_cast<char>(0xC0 | (cp >> 6));
+            text += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+    return text;
+}
+
+// The bytes spelled by byte-level text; an Error (naming `where`) for a char that spells none.
+static std::string from_byte_level(std::string_view text, const std::string& where) {
+    static const std::array<int16_t, 0x144> byte_of = [] {
+        std::array<int16_t, 0x144> b;
+        b.fill(-1);
+        for (int i = 0; i < 256; i++) b[byte_chars()[i]] = static_cast<int16_t>(i);
+        return b;
+    }();
+    std::string bytes;
+    for (size_t pos = 0; pos < text.size();) {
+        Unit u = next_unit(reinterpret_cast<const uint8_t*>(text.data()) + pos, text.size() - pos);
+        if (u.cp >= byte_of.size() || byte_of[u.cp] < 0)
+            throw Error(where + ": token " + json(std::string(text)).dump() +
+                        " is not GPT-2 byte-level text");
+        bytes += static_cast<char>(byte_of[u.cp]);
+        pos += u.len;
+    }
+    return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading.
+
+static json parse_json(const std::string& path) {
+    std::string text = read_file(path);
+    try {
+        return json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw Error(path + ": malformed JSON (" + e.what() + ")");
+    }
+}
+
+// Tokens by id from {"byte-level text": id, ...}; names in `verbatim` (special tokens) are their
+// own bytes. Ids must be 0, 1, ..., n - 1, each once.
+static std::vector<std::string> read_vocab(const json& vocab,
+                                           const std::vector<std::string>& verbatim,
+                                           const std::string& path) {
+    require(vocab.is_object(), path + ": the vocabulary is not a JSON object of token -> id");
+    std::vector<std::string> tokens(vocab.size());
+    std::vector<bool> seen(vocab.size());
+    for (const auto& item : vocab.items()) {
+        const std::string& name = item.key();
+        const json& id = item.value();
+        int64_t i = id.is_number_integer() ? id.get<int64_t>() : -1;
+        if (i < 0 || i >= static_cast<int64_t>(tokens.size()) || seen[i])
+            throw Error(path + ": token " + json(name).dump() + " has id " + id.dump() +
+                        "; ids must be 0, 1, ..., n - 1 for n tokens, each once");
+        bool special = std::find(verbatim.begin(), verbatim.end(), name) != verbatim.end();
+        tokens[i] = special ? name : from_byte_level(name, path);
+        seen[i] = true;
+    }
+    return tokens;
+}
+
+// Where a merge came from, for messages: "file:line" or "file: merge i".
+using Where = std::string (*)(const std::string& path, size_t index);
+
+static std::string line_of(const std::string& path, size_t line) {
+    return path + ":" + std::to_string(line);
+}
+static std::string merge_of(const std::string& path, size_t i) {
+    return path + ": merge " + std::to_string(i);
+}
+
+static int32_t token_id(const json& vocab, const std::string& name, const std::string& path,
+                        Where where, size_t index) {
+    auto it = vocab.find(name);
+    if (it == vocab.end()) throw Error(where(path, index) + ": unknown token " + json(name).dump());
+    return it->get<int32_t>();
+}
+
+// "left right": the two byte-level names of a merge (they never contain a space).
+static Tokenizer::Merge parse_merge(std::string_view line, const json& vocab,
+                                    const std::string& path, Where where, size_t index) {
+    size_t space = line.find(' ');
+    if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos)
+        throw Error(where(path, index) + ": expected \"left right\", found " +
+                    json(std::string(line)).dump());
+    return {token_id(vocab, std::string(line.substr(0, space)), path, where, index),
+            token_id(vocab, std::string(line.substr(space + 1)), path, where, index)};
+}
+
+static std::vector<Tokenizer::Merge> read_vocab_bpe(const std::string& path, const json& vocab) {
+    std::string text = read_file(path);
+    std::vector<Tokenizer::Merge> merges;
+    size_t line_no = 0;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t end = std::min(text.find('\n', pos), text.size());
+        std::string_view line = std::string_view(text).substr(pos, end - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        pos = end + 1;
+        if (++line_no == 1) {
+            require(line == "#version: 0.2", path + ": first line is " +
+                                                 json(std::string(line)).dump() +
+                                                 ", expected \"#version: 0.2\"");
+        } else if (!line.empty()) {
+            merges.push_back(parse_merge(line, vocab, path, line_of, line_no));
+        }
+    }
+    require(line_no > 0, path + ": empty file, expected \"#version: 0.2\" and merges");
+    return merges;
+}
+
+Tokenizer Tokenizer::load_gpt2(const std::string& encoder_json, const std::string& vocab_bpe) {
+    json vocab = parse_json(encoder_json);
+    const std::string eot_name(kEndOfText);
+    std::vector<std::string> tokens = read_vocab(vocab, {eot_name}, encoder_json);
+    require(vocab.contains(eot_name), encoder_json + ": no " + eot_name + " token");
+    int32_t eot = vocab[eot_name].get<int32_t>();
+    std::vector<Merge> merges = read_vocab_bpe(vocab_bpe, vocab);
+    return from_merges(std::move(tokens), std::move(merges), eot, encoder_json + " + " + vocab_bpe);
+}
+
+// Hugging Face keeps added tokens (<|endoftext|>, ...) in the vocabulary under their plain text.
+static std::vector<std::string> added_tokens(const json& doc, const std::string& path) {
+    std::vector<std::string> names;
+    if (!doc.contains("added_tokens")) return names;
+    require(doc["added_tokens"].is_array(), path + ": \"added_tokens\" is not an array");
+    for (const json& t : doc["added_tokens"]) {
+        require(t.is_object() && t.contains("content") && t["content"].is_string(),
+                path + ": an added token has no \"content\" string");
+        names.push_back(t["content"].get<std::string>());
+    }
+    return names;
+}
+
+Tokenizer Tokenizer::load_hf(const std::string& tokenizer_json) {
+    const std::string& path = tokenizer_json;
+    json doc = parse_json(path);
+    require(doc.is_object() && doc.contains("model") && doc["model"].is_object(),
+            path + ": no \"model\" object (not a Hugging Face tokenizer.json)");
+    const json& model = doc["model"];
+    require(!model.contains("type") || model["type"] == "BPE",
+            path + ": model type " + model.value("type", json()).dump() + ", expected \"BPE\"");
+    require(model.contains("vocab") && model.contains("merges") && model["merges"].is_array(),
+            path + ": the model needs \"vocab\" and a \"merges\" array");
+    const json& vocab = model["vocab"];
+    std::vector<std::string> tokens = read_vocab(vocab, added_tokens(doc, path), path);
+    const std::string eot_name(kEndOfText);
+    require(vocab.contains(eot_name), path + ": no " + eot_name + " token");
+    std::vector<Merge> merges;
+    for (const json& m : model["merges"]) {
+        size_t i = merges.size();
+        if (m.is_string()) {
+            merges.push_back(parse_merge(m.get<std::string>(), vocab, path, merge_of, i));
+        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+            merges.push_back({token_id(vocab, m[0].get<std::string>(), path, merge_of, i),
+                              token_id(vocab, m[1].get<std::string>(), path, merge_of, i)});
+        } else {
+            throw Error(merge_of(path, i) + " is neither \"left right\" nor [\"left\", \"right\"]");
+        }
+    }
+    int32_t eot = vocab[eot_name].get<int32_t>();
+    return from_merges(std::move(tokens), std::move(merges), eot, path);
+}
+
+Tokenizer Tokenizer::load(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path p(path);
+    require(fs::exists(p), path + ": not found (expected a tokenizer directory or file)");
+    if (fs::is_directory(p)) {
+        if (fs::exists(p / "tokenizer.json")) return load_hf((p / "tokenizer.json").string());
+        if (fs::exists(p / "encoder.json") && fs::exists(p / "vocab.bpe"))
+            return load_gpt2((p / "encoder.json").string(), (p / "vocab.bpe").string());
+        throw Error(path + ": directory holds neither tokenizer.json nor encoder.json + vocab.bpe");
+    }
+    if (p.filename() == "encoder.json")
+        return load_gpt2(path, (p.parent_path() / "vocab.bpe").string());
+    if (p.filename() == "vocab.bpe")
+        return load_gpt2((p.parent_path() / "encoder.json").string(), path);
+    if (p.extension() == ".json") return load_hf(path);
+    throw Error(path + ": not a tokenizer (expected a directory, tokenizer.json, encoder.json " +
+                "or vocab.bpe)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing: the GPT-2 format, ids in order, so the files diff well and load_gpt2 reads them back.
+
+void Tokenizer::save_gpt2(const std::string& dir) const {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    require(!ec, dir + ": cannot create directory (" + ec.message() + ")");
+    std::string encoder = "{";
+    for (int32_t id = 0; id < vocab_size(); id++) {
+        const std::string& t = token_bytes(id);
+        std::string name = id == eot() ? t : to_byte_level(t);
+        encoder += (id ? ", " : "") + json(name).dump() + ": " + std::to_string(id);
+    }
+    encoder += "}";
+    std::string bpe = "#version: 0.2\n";
+    for (auto [a, b] : merges())
+        bpe += to_byte_level(token_bytes(a)) + " " + to_byte_level(token_bytes(b)) + "\n";
+    write_file_atomic(dir + "/encoder.json", encoder);
+    write_file_atomic(dir + "/vocab.bpe", bpe);
+}
+
+}  // namespace diloco

@@ -1,0 +1,256 @@
+// Tests of islands under mpirun: DiLoCo's identities (one island is local training; lr 1 and
+// momentum 0 is the mean), ddp against a bigger batch, identical global parameters, resume
+// (also with another island count), absent islands, token weights, byte counters, bad input.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "comm/outer_sync.h"
+#include "model/checkpoint.h"
+#include "test/helpers.h"
+
+using diloco::test::CliResult;
+using diloco::test::run_diloco;
+using diloco::test::run_mpi;
+using diloco::test::TempDir;
+
+namespace {
+
+const char* kRun = " --batch 2 --seq 16 --val-batches 2 --warmup 2 --lr 2e-3 --eval-every 0";
+const char* kMean = " --outer-opt sgd --outer-lr 1 --outer-momentum 0";
+
+std::vector<nlohmann::json> records(const std::string& path) {
+    std::vector<nlohmann::json> out;
+    std::istringstream lines(diloco::test::read_text(path));
+    for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+}
+
+std::vector<double> losses(const std::string& path) {
+    std::vector<double> out;
+    for (const auto& r : records(path)) out.push_back(r.at("loss").get<double>());
+    return out;
+}
+
+std::vector<float> params(const std::string& dir) { return diloco::load_model(dir).params; }
+
+size_t params_count_of_tiny() {
+    return diloco::build_layout(diloco::preset_config("tiny", 256)).total;
+}
+
+std::string corpus(const TempDir& dir) {
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(60000, 11));
+    return " --data " + dir.file("d.txt");
+}
+
+void require_ok(const CliResult& r) {
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+}
+
+// sum_i (w_i / W) x_i accumulated in double in island order, as the outer sync does.
+std::vector<float> weighted_mean(const std::vector<std::vector<float>>& xs,
+                                 const std::vector<double>& w) {
+    double total = 0;
+    for (double v : w) total += v;
+    std::vector<float> mean(xs[0].size());
+    for (size_t j = 0; j < mean.size(); j++) {
+        double acc = 0;
+        for (size_t i = 0; i < xs.size(); i++) acc += (w[i] / total) * xs[i][j];
+        mean[j] = static_cast<float>(acc);
+    }
+    return mean;
+}
+
+}  // namespace
+
+TEST_CASE("one island with outer lr 1 and momentum 0 is local training, bit for bit",
+          "[islands]") {
+    TempDir dir;
+    const std::string common = corpus(dir) + kRun + " --steps 8";
+    require_ok(run_diloco("train --mode local" + common + " --save " + dir.file("l") +
+                          " --log " + dir.file("l.jsonl")));
+    require_ok(run_diloco("train --mode diloco --inner-steps 4 --outer-lr 1 --outer-momentum 0" +
+                          common + " --save " + dir.file("d") + " --log " + dir.file("d.jsonl")));
+    CHECK(losses(dir.file("l.jsonl")) == losses(dir.file("d.jsonl")));
+    CHECK(params(dir.file("l")) == params(dir.file("d")));
+}
+
+TEST_CASE("islands with outer SGD, lr 1, momentum 0 give exactly their mean", "[islands]") {
+    TempDir dir;
+    const std::string common = corpus(dir) + kRun + " --islands 2 --steps 4";
+    require_ok(run_mpi(2, "train --mode local" + common + " --save " + dir.file("l")));
+    require_ok(run_mpi(2, "train --mode diloco --inner-steps 4" + std::string(kMean) + common +
+                              " --save " + dir.file("d") + " --log " + dir.file("d.jsonl")));
+    std::vector<float> a = params(dir.file("l/island-0")), b = params(dir.file("l/island-1"));
+    REQUIRE(a != b);
+    CHECK(params(dir.file("d")) == weighted_mean({a, b}, {1, 1}));
+
+    // Byte counters: one outer step, 2 islands of 1 rank, exactly the sharded formula.
+    auto last = records(dir.file("d.jsonl")).back();
+    const size_t n = a.size();
+    const double expected = double(diloco::island_bytes_sent(n, 2, 1, 0) +
+                                   diloco::island_bytes_sent(n, 2, 1, 1));
+    CHECK(last.at("bytes_sent").get<double>() == expected);
+    CHECK(last.at("bytes_received").get<double>() == expected);
+    CHECK(last.at("bytes_ddp_equivalent").get<double>() == 4 * expected);
+    CHECK(expected == Approx(2.0 * 0.5 * n * 4 * 2).epsilon(1e-3));  // 2 (k-1)/k n b per island
+}
+
+TEST_CASE("an absent island is averaged out and restarts from the global model", "[islands]") {
+    TempDir dir;
+    const std::string common = corpus(dir) + kRun + " --islands 2 --steps 8";
+    require_ok(run_mpi(2, "train --mode local --stop-at 4" + common + " --save " + dir.file("l")));
+    require_ok(run_mpi(2, "train --mode diloco --inner-steps 4 --island-schedule 1-1:0" +
+                              std::string(kMean) + common + " --stop-at 4 --save " +
+                              dir.file("d") + " --log " + dir.file("d.jsonl")));
+    CHECK(params(dir.file("d")) == params(dir.file("l/island-0")));
+    auto outer = records(dir.file("d.jsonl")).back();
+    CHECK(outer.at("islands_present") == nlohmann::json({true, false}));
+    // Island 1 sent none of its parameters (the half it would have sent island 0); it still
+    // reduced its half of island 0's and received the new global model.
+    const size_t n = params(dir.file("d")).size();
+    CHECK(outer.at("bytes_sent").get<double>() ==
+          double(diloco::island_bytes_sent(n, 2, 1, 0) + diloco::island_bytes_sent(n, 2, 1, 1) -
+                 n / 2 * sizeof(float)));
+}
+
+TEST_CASE("seeded drop-out is deterministic and training survives it", "[islands]") {
+    TempDir dir;
+    const std::string args = "train --mode diloco --inner-steps 2 --drop-prob 0.5" + corpus(dir) +
+                             kRun + " --islands 2 --steps 16 --log ";
+    require_ok(run_mpi(2, args + dir.file("a.jsonl")));
+    require_ok(run_mpi(2, args + dir.file("b.jsonl")));
+    int absent = 0, outer = 0;
+    for (const auto& r : records(dir.file("a.jsonl"))) {
+        if (!r.contains("islands_present")) continue;
+        outer++;
+        for (bool p : r.at("islands_present")) absent += !p;
+        CHECK(std::isfinite(r.at("val_loss").get<double>()));
+    }
+    CHECK(outer == 8);
+    CHECK(absent > 0);
+    CHECK(absent < 16);
+    CHECK(losses(dir.file("a.jsonl")) == losses(dir.file("b.jsonl")));
+}
+
+TEST_CASE("weighting by tokens honours unequal islands", "[islands]") {
+    TempDir dir;
+    const std::string common = corpus(dir) + kRun + " --island-sizes 2,1 --steps 4";
+    require_ok(run_mpi(3, "train --mode local" + common + " --save " + dir.file("l")));
+    require_ok(run_mpi(3, "train --mode diloco --inner-steps 4 --weight-by-tokens" +
+                              std::string(kMean) + common + " --save " + dir.file("d")));
+    std::vector<float> a = params(dir.file("l/island-0")), b = params(dir.file("l/island-1"));
+    CHECK(params(dir.file("d")) == weighted_mean({a, b}, {2, 1}));
+}
+
+TEST_CASE("ddp over K ranks matches one rank with K times the batch", "[islands]") {
+    TempDir dir;
+    const std::string common = corpus(dir) + " --seq 16 --warmup 2 --lr 2e-3 "
+                                             "--eval-every 0 --mode ddp --steps 6";
+    // The validation set is the first val-batches x batch windows: 8 in both runs.
+    require_ok(run_mpi(2, "train --islands 2 --batch 2 --val-batches 4" + common + " --save " +
+                              dir.file("k") + " --log " + dir.file("k.jsonl")));
+    require_ok(run_diloco("train --batch 4 --val-batches 2" + common + " --save " +
+                          dir.file("one") + " --log " + dir.file("one.jsonl")));
+    // The same rows reach the same model; only the order of fp32 sums differs (the mean of two
+    // 2-row gradients against one 4-row gradient), about 1e-7 relative per step. AdamW divides
+    // by sqrt(v), so an element whose gradient is near zero can turn that into a visible share
+    // of its step (at most lr = 2e-3): a few such elements reach 1e-5. A real mismatch (a
+    // missing average, a wrong row) moves most elements by ~lr, so the mean difference is the
+    // sharp check and the worst one a loose bound.
+    std::vector<float> k = params(dir.file("k")), one = params(dir.file("one"));
+    double worst = 0, mean = 0;
+    for (size_t i = 0; i < k.size(); i++) {
+        double d = std::abs(double(k[i]) - double(one[i]));
+        worst = std::max(worst, d);
+        mean += d / k.size();
+    }
+    CHECK(worst < 1e-4);
+    CHECK(mean < 1e-7);
+    double vk = records(dir.file("k.jsonl")).back().at("val_loss").get<double>();
+    double v1 = records(dir.file("one.jsonl")).back().at("val_loss").get<double>();
+    CHECK(vk == Approx(v1).epsilon(1e-5));
+}
+
+TEST_CASE("after every outer step all ranks hold the same global parameters", "[islands]") {
+    TempDir dir;
+    require_ok(run_mpi(4, "train --mode diloco --islands 2 --inner-steps 3" + corpus(dir) + kRun +
+                              " --steps 9 --log " + dir.file("d.jsonl")));
+    int outer = 0;
+    for (const auto& r : records(dir.file("d.jsonl"))) {
+        if (!r.contains("param_checksums")) continue;
+        outer++;
+        auto sums = r.at("param_checksums");
+        REQUIRE(sums.size() == 4);
+        for (const auto& s : sums) CHECK(s == sums[0]);
+    }
+    CHECK(outer == 3);
+    // Two islands of two ranks: each rank reduces half of the vector, the same total bytes.
+    auto last = records(dir.file("d.jsonl")).back();
+    const size_t n = params_count_of_tiny();
+    CHECK(last.at("bytes_sent").get<double>() ==
+          3.0 * double(diloco::island_bytes_sent(n, 2, 2, 0) + diloco::island_bytes_sent(n, 2, 2, 1)));
+}
+
+TEST_CASE("diloco resumes bitwise at an outer-step boundary", "[islands]") {
+    TempDir dir;
+    const std::string common = "train --mode diloco --islands 2 --inner-steps 4" + corpus(dir) +
+                               kRun + " --steps 16";
+    require_ok(run_mpi(2, common + " --save " + dir.file("a") + " --log " + dir.file("a.jsonl")));
+    require_ok(run_mpi(2, common + " --stop-at 8 --save " + dir.file("b") + " --log " +
+                              dir.file("b.jsonl")));
+    require_ok(run_mpi(2, common + " --resume " + dir.file("b") + " --save " + dir.file("b") +
+                              " --log " + dir.file("b.jsonl")));
+    CHECK(losses(dir.file("a.jsonl")) == losses(dir.file("b.jsonl")));
+    CHECK(params(dir.file("a")) == params(dir.file("b")));
+}
+
+TEST_CASE("resuming with 4 -> 2 and 2 -> 4 islands trains on without a spike", "[islands]") {
+    TempDir dir;
+    const std::string data = corpus(dir);
+    auto run = [&](int k, const std::string& extra) {
+        return run_mpi(k, "train --mode diloco --inner-steps 8 --outer-lr 0.5 --islands " +
+                              std::to_string(k) + data + kRun + " --steps 32 " + extra);
+    };
+    require_ok(run(4, "--stop-at 8 --save " + dir.file("c4") + " --log " + dir.file("a.jsonl")));
+    require_ok(run(2, "--stop-at 16 --resume " + dir.file("c4") + " --save " + dir.file("c2") +
+                          " --log " + dir.file("b.jsonl")));
+    require_ok(run(4, "--stop-at 24 --resume " + dir.file("c2") + " --log " + dir.file("c.jsonl")));
+    auto val_at = [&](const std::string& log, bool first) {
+        auto rs = records(log);
+        std::vector<double> vals;
+        for (const auto& r : rs)
+            if (r.contains("val_loss")) vals.push_back(r.at("val_loss").get<double>());
+        return first ? vals.front() : vals.back();
+    };
+    // The first validation after a resume is no worse than the last before it (plus noise).
+    CHECK(val_at(dir.file("b.jsonl"), true) < val_at(dir.file("a.jsonl"), false) + 0.05);
+    CHECK(val_at(dir.file("c.jsonl"), true) < val_at(dir.file("b.jsonl"), false) + 0.05);
+    CHECK(records(dir.file("b.jsonl")).front().at("step") == 9);
+    CHECK(records(dir.file("c.jsonl")).front().at("step") == 17);
+}
+
+TEST_CASE("bad island setups: one error on rank 0, every rank exits, no hang", "[islands]") {
+    TempDir dir;
+    const std::string data = corpus(dir) + kRun;
+    auto check = [](const CliResult& r, const std::string& needle) {
+        INFO("stderr: " << r.err);
+        CHECK(r.exit_code != 0);
+        CHECK(r.exit_code != 124);  // the timeout: a hang
+        CHECK(r.err.find(needle) != std::string::npos);
+        CHECK(r.err.find(needle) == r.err.rfind(needle));  // said once, not by every rank
+    };
+    check(run_mpi(4, "train --mode diloco --islands 3 --steps 4 --inner-steps 2" + data),
+          "--islands 3 does not divide the 4 ranks");
+    check(run_mpi(4, "train --mode diloco --island-sizes 2,1 --steps 4 --inner-steps 2" + data),
+          "--island-sizes 2,1 sums to 3, but the world has 4 ranks");
+    check(run_mpi(2, "train --mode diloco --islands 2 --steps 4 --inner-steps 0" + data),
+          "--inner-steps must be positive (H = 0)");
+    require_ok(run_mpi(2, "train --mode diloco --islands 2 --steps 4 --inner-steps 2 --save " +
+                              dir.file("ck") + data));
+    check(run_mpi(2, "train --mode diloco --islands 2 --steps 4 --inner-steps 2 --preset "
+                     "paper-60m --resume " + dir.file("ck") + data),
+          "checkpoint is of another model");
+}

@@ -1,0 +1,91 @@
+// Unit tests of the pieces of DiLoCo that need no MPI: the outer optimizers against hand
+// computations, island assignment, island presence, and the byte formula of the outer sync.
+#include <catch2/catch.hpp>
+
+#include "comm/outer_sync.h"
+#include "comm/topology.h"
+#include "optim/diloco.h"
+#include "optim/outer.h"
+#include "util/error.h"
+
+using namespace diloco;
+
+TEST_CASE("Nesterov outer step matches a hand computation over two steps", "[outer]") {
+    OuterOptimizer opt({"nesterov", 0.7f, 0.9f, 0.999f, 1e-8f}, 2);
+    std::vector<float> global = {1.0f, -2.0f};
+    // Step 1: islands' mean moved to (0.8, -1.5): delta = (0.2, -0.5), m = delta,
+    // update = 0.7 * (delta + 0.9 m) = 0.7 * 1.9 * delta.
+    opt.step(global, {0.8f, -1.5f});
+    CHECK(global[0] == Approx(1.0 - 0.7 * 1.9 * 0.2).epsilon(1e-6));
+    CHECK(global[1] == Approx(-2.0 + 0.7 * 1.9 * 0.5).epsilon(1e-6));
+    const double g0 = global[0], g1 = global[1];
+    // Step 2: mean = global - (0.1, 0.1): delta = 0.1, m = 0.9 m1 + 0.1.
+    opt.step(global, {float(g0 - 0.1), float(g1 - 0.1)});
+    const double m0 = 0.9 * 0.2 + 0.1, m1 = 0.9 * -0.5 + 0.1;
+    CHECK(global[0] == Approx(g0 - 0.7 * (0.1 + 0.9 * m0)).epsilon(1e-6));
+    CHECK(global[1] == Approx(g1 - 0.7 * (0.1 + 0.9 * m1)).epsilon(1e-6));
+    CHECK(opt.moment1()[0] == Approx(m0).epsilon(1e-6));
+    CHECK(opt.steps_taken() == 2);
+}
+
+TEST_CASE("SGD and Adam outer steps; lr 1, momentum 0 is exactly the mean", "[outer]") {
+    std::vector<float> global = {1.0f, 3e-8f, -7.25f}, mean = {0.999f, 0.5f, -7.0f};
+    OuterOptimizer fedavg({"sgd", 1.0f, 0.0f, 0.999f, 1e-8f}, 3);
+    std::vector<float> g = global;
+    fedavg.step(g, mean);
+    CHECK(g == mean);  // bitwise, although global - (global - mean) rounds differently in fp32
+    OuterOptimizer nesterov({"nesterov", 1.0f, 0.0f, 0.999f, 1e-8f}, 3);
+    g = global;
+    nesterov.step(g, mean);
+    CHECK(g == mean);
+
+    OuterOptimizer adam({"adam", 0.1f, 0.9f, 0.99f, 1e-8f}, 3);
+    g = global;
+    adam.step(g, mean);
+    // First Adam step: mhat = delta, vhat = delta^2, update = lr * sign(delta).
+    CHECK(g[0] == Approx(1.0 - 0.1).epsilon(1e-5));  // eps is 1e-5 of |delta| = 1e-3
+    CHECK(g[2] == Approx(-7.25 + 0.1).epsilon(1e-6));
+    CHECK_THROWS_WITH(OuterOptimizer({"lion", 1.0f, 0.0f, 0.9f, 1e-8f}, 1),
+                      Catch::Contains("--outer-opt 'lion'"));
+}
+
+TEST_CASE("islands from counts, sizes and hosts", "[outer]") {
+    CHECK(assign_islands(4, "2", "", {}) == std::vector<int>{0, 0, 1, 1});
+    CHECK(assign_islands(4, "1", "2,1,1", {}) == std::vector<int>{0, 0, 1, 2});
+    CHECK(assign_islands(4, "host", "", {"a", "b", "a", "b"}) == std::vector<int>{0, 1, 0, 1});
+    CHECK_THROWS_WITH(assign_islands(4, "3", "", {}), Catch::Contains("does not divide"));
+    CHECK_THROWS_WITH(assign_islands(4, "1", "2,1", {}), Catch::Contains("sums to 3"));
+    CHECK_THROWS_WITH(assign_islands(4, "1", "2,x", {}), Catch::Contains("'x'"));
+    CHECK_THROWS_WITH(assign_islands(4, "many", "", {}), Catch::Contains("--islands 'many'"));
+    Topology t = make_topology(2, {0, 0, 1, 2});
+    CHECK((t.island == 1 && t.local_rank == 0 && t.local_size == 1 && t.islands == 3));
+    CHECK_FALSE(t.uniform());
+    CHECK(make_topology(3, {0, 0, 1, 1}).local_rank == 1);
+}
+
+TEST_CASE("island presence follows the schedule, then seeded drop-out", "[outer]") {
+    DilocoConfig c;
+    c.island_schedule = "1-2:0+1,5-5:3";
+    CHECK(islands_present(c, 4, 1) == std::vector<bool>{true, true, false, false});
+    CHECK(islands_present(c, 4, 3) == std::vector<bool>{true, true, true, true});
+    CHECK(islands_present(c, 4, 5) == std::vector<bool>{false, false, false, true});
+    c.island_schedule = "1-2:7";
+    CHECK_THROWS_WITH(islands_present(c, 4, 1), Catch::Contains("island 7"));
+    c.island_schedule.clear();
+    c.drop_prob = 0.5;
+    int absent = 0;
+    for (int step = 1; step <= 100; step++) {
+        std::vector<bool> p = islands_present(c, 4, step);
+        CHECK(p == islands_present(c, 4, step));  // a pure function of seed and step
+        for (bool x : p) absent += !x;
+    }
+    CHECK(absent > 150);
+    CHECK(absent < 250);
+}
+
+TEST_CASE("outer sync bytes follow the ring all-reduce volume", "[outer]") {
+    // 2 (k - 1) / k of the vector per island, plus 16 bytes of note per peer and shard.
+    CHECK(island_bytes_sent(1200, 4, 1, 0) == 2 * 900 * 4 + 3 * 16);
+    CHECK(island_bytes_sent(1200, 4, 3, 2) == 2 * 900 * 4 + 3 * 3 * 16);
+    CHECK(island_bytes_sent(1000, 1, 1, 0) == 0);
+}
