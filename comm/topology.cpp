@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/parse.h"
 
 namespace diloco {
 
@@ -22,14 +23,8 @@ std::vector<int> parse_sizes(const std::string& text) {
     std::vector<int> sizes;
     std::stringstream in(text);
     for (std::string item; std::getline(in, item, ',');) {
-        size_t used = 0;
         int v = 0;
-        try {
-            v = std::stoi(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        require(used == item.size() && used > 0 && v > 0,
+        require(parse_int(item, v) && v > 0,
                 "--island-sizes '" + text + "': '" + item + "' is not a positive integer");
         sizes.push_back(v);
     }
@@ -67,14 +62,8 @@ std::vector<int> assign_islands(int world_size, const std::string& islands,
         }
         return island_of_rank;
     }
-    size_t used = 0;
     int k = 0;
-    try {
-        k = std::stoi(islands, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    require(used == islands.size() && used > 0 && k > 0,
+    require(parse_int(islands, k) && k > 0,
             "--islands '" + islands + "': expected a positive count or 'host'");
     require(world_size % k == 0, "--islands " + islands + " does not divide the " + world +
                                      " (use --island-sizes for unequal islands)");

@@ -8,6 +8,7 @@
 
 #include "model/checkpoint.h"
 #include "util/error.h"
+#include "util/parse.h"
 #include "util/rng.h"
 #include "util/safetensors.h"
 
@@ -21,15 +22,9 @@ std::string island_dir(const std::string& dir, int island) {
     return dir + "/island-" + std::to_string(island);
 }
 
-int parse_int(const std::string& text, const std::string& what) {
-    size_t used = 0;
+int parse_count(const std::string& text, const std::string& what) {
     int v = -1;
-    try {
-        v = std::stoi(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    require(used == text.size() && used > 0 && v >= 0, what + ": '" + text + "' is not a count");
+    require(parse_int(text, v) && v >= 0, what + ": '" + text + "' is not a count");
     return v;
 }
 
@@ -47,10 +42,11 @@ std::vector<ScheduleEntry> parse_schedule(const std::string& spec) {
         size_t dash = item.find('-'), colon = item.find(':');
         require(dash != std::string::npos && colon != std::string::npos && dash < colon,
                 what + ": '" + item + "' is not FROM-TO:ISLAND+ISLAND...");
-        ScheduleEntry e{parse_int(item.substr(0, dash), what),
-                        parse_int(item.substr(dash + 1, colon - dash - 1), what), {}};
+        ScheduleEntry e{parse_count(item.substr(0, dash), what),
+                        parse_count(item.substr(dash + 1, colon - dash - 1), what), {}};
         std::stringstream ids(item.substr(colon + 1));
-        for (std::string id; std::getline(ids, id, '+');) e.islands.push_back(parse_int(id, what));
+        for (std::string id; std::getline(ids, id, '+');)
+            e.islands.push_back(parse_count(id, what));
         require(e.from >= 1 && e.from <= e.to && !e.islands.empty(),
                 what + ": '" + item + "' needs 1 <= FROM <= TO and at least one island");
         entries.push_back(e);
@@ -219,18 +215,20 @@ void DilocoLoop::resume(const std::string& dir) {
     require(outer.meta("mode") == mode_name(config_.mode),
             outer.path() + ": saved in mode " + outer.meta("mode") + ", this run is " +
                 mode_name(config_.mode));
-    const int saved_islands = parse_int(outer.meta("islands"), outer.path() + ": islands");
-    const int step = parse_int(outer.meta("diloco_step"), outer.path() + ": diloco_step");
+    const int saved_islands = parse_count(outer.meta("islands"), outer.path() + ": islands");
+    const int step = parse_count(outer.meta("diloco_step"), outer.path() + ": diloco_step");
     const int64_t n = static_cast<int64_t>(global_.size());
     std::vector<float> m(n), v(outer_.moment2().size());
     outer.read_f32("outer.m", {n}, m.data());
     if (!v.empty()) outer.read_f32("outer.v", {n}, v.data());
-    outer_.set_state(m, v, parse_int(outer.meta("outer_opt_steps"), outer.path()));
-    outer_steps_ = parse_int(outer.meta("outer_steps"), outer.path() + ": outer_steps");
-    for (const auto& [key, value] : outer.metadata())
-        if (key.starts_with("data_position."))
-            known_positions_[parse_int(key.substr(14), outer.path())] =
-                std::stoull(value);
+    outer_.set_state(m, v, parse_count(outer.meta("outer_opt_steps"), outer.path()));
+    outer_steps_ = parse_count(outer.meta("outer_steps"), outer.path() + ": outer_steps");
+    for (const auto& [key, value] : outer.metadata()) {
+        if (!key.starts_with("data_position.")) continue;
+        uint64_t position = 0;
+        require(parse_u64(value, position), outer.path() + ": bad " + key + " '" + value + "'");
+        known_positions_[parse_count(key.substr(14), outer.path())] = position;
+    }
 
     require(weights_step == step, dir + ": model and outer state come from different saves");
     const std::string idir = island_dir(dir, t.island);

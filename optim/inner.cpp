@@ -7,6 +7,7 @@
 
 #include "model/checkpoint.h"
 #include "util/error.h"
+#include "util/parse.h"
 #include "util/safetensors.h"
 
 namespace diloco {
@@ -14,15 +15,11 @@ namespace diloco {
 namespace {
 const char* kStateVersion = "1";
 
-uint64_t parse_u64(const SafetensorsFile& f, const std::string& key) {
-    const std::string& s = f.meta(key);
-    try {
-        size_t used = 0;
-        uint64_t v = std::stoull(s, &used);
-        if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
-    throw Error(f.path() + ": metadata '" + key + "' is not an unsigned integer: '" + s + "'");
+uint64_t meta_u64(const SafetensorsFile& f, const std::string& key) {
+    uint64_t v = 0;
+    require(parse_u64(f.meta(key), v),
+            f.path() + ": metadata '" + key + "' is not an unsigned integer: '" + f.meta(key) + "'");
+    return v;
 }
 }  // namespace
 
@@ -94,16 +91,16 @@ void InnerTrainer::load_state(const std::string& file) {
     SafetensorsFile state = SafetensorsFile::read(file);
     require(state.meta("state_version") == kStateVersion,
             state.path() + ": unsupported state version " + state.meta("state_version"));
-    require(parse_u64(state, "seed") == config_.seed,
+    require(meta_u64(state, "seed") == config_.seed,
             state.path() + ": saved with seed " + state.meta("seed") + ", this run has seed " +
                 std::to_string(config_.seed));
     const int64_t n = static_cast<int64_t>(model_->num_params());
     std::vector<float> m(n), v(n);
     state.read_f32("adamw.m", {n}, m.data());
     state.read_f32("adamw.v", {n}, v.data());
-    adamw_->set_state(m, v, static_cast<int>(parse_u64(state, "adamw_steps")));
-    step_ = static_cast<int>(parse_u64(state, "diloco_step"));
-    data_position_ = parse_u64(state, "data_position");
+    adamw_->set_state(m, v, static_cast<int>(meta_u64(state, "adamw_steps")));
+    step_ = static_cast<int>(meta_u64(state, "diloco_step"));
+    data_position_ = meta_u64(state, "data_position");
 }
 
 int InnerTrainer::load_weights(const std::string& dir) {
@@ -119,7 +116,10 @@ int InnerTrainer::load_weights(const std::string& dir) {
                 std::to_string(got.vocab) + ") than configured");
     model.set_params(ck.params);
     auto step = ck.metadata.find("diloco_step");
-    return step == ck.metadata.end() ? 0 : std::stoi(step->second);
+    int saved_step = 0;
+    require(step == ck.metadata.end() || (parse_int(step->second, saved_step) && saved_step >= 0),
+            dir + ": metadata 'diloco_step' is not a step number");
+    return saved_step;
 }
 
 }  // namespace diloco

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "model/checkpoint.h"
 #include "test/helpers.h"
 
 using diloco::test::run_diloco;
@@ -108,6 +109,26 @@ TEST_CASE("generate samples from a trained checkpoint", "[cli]") {
     auto again = run_diloco("generate --checkpoint " + dir.file("ck") +
                             " --prompt 'the island' --tokens 17 --seed 3");
     CHECK(again.out == r.out);
+}
+
+TEST_CASE("init from given weights starts a fresh optimizer", "[cli]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 8));
+    const std::string run = "train --data " + dir.file("d.txt") + kSmallRun;
+    REQUIRE(run_diloco(run + " --steps 3 --save " + dir.file("a")).exit_code == 0);
+    REQUIRE(run_diloco(run + " --steps 1 --lr 1e-12 --init " + dir.file("a") + " --save " +
+                       dir.file("b") + " --log " + dir.file("b.jsonl"))
+                .exit_code == 0);
+    std::vector<float> a = diloco::load_model(dir.file("a")).params;
+    std::vector<float> b = diloco::load_model(dir.file("b")).params;
+    REQUIRE(a.size() == b.size());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); i++) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+    CHECK(worst < 1e-6);  // one step at lr 1e-12 (AdamW steps are at most ~lr)
+    CHECK(nlohmann::json::parse(diloco::test::read_text(dir.file("b.jsonl"))).at("step") == 1);
+    check_one_line_error(run_diloco(run + " --steps 2 --init " + dir.file("a") + " --resume " +
+                                    dir.file("a")),
+                         "--init and --resume exclude each other");
 }
 
 TEST_CASE("bad input: a one-line error and a non-zero exit", "[cli]") {

@@ -40,6 +40,7 @@ struct TrainOptions {
     std::string save;
     int save_every = 0;
     std::string resume;
+    std::string init;
     std::string device = "cpu";
     std::string mode = "local";
     std::string islands = "1";
@@ -156,6 +157,8 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     run.trainer = std::make_unique<InnerTrainer>(*run.backend, model, *run.data,
                                                  inner_config(o, run.mode, run.comms.topology));
     run.trainer->init_params();
+    require(o.init.empty() || o.resume.empty(), "--init and --resume exclude each other");
+    if (!o.init.empty()) run.trainer->load_weights(o.init);
     run.loop = std::make_unique<DilocoLoop>(*run.trainer, run.comms, diloco_config(o, run.mode));
     if (!o.resume.empty()) run.loop->resume(o.resume);
 }
@@ -296,6 +299,9 @@ void add_train_command(CLI::App& app, Comm& world) {
     cmd->add_option("--save", o->save, "checkpoint directory, written at the end");
     cmd->add_option("--save-every", o->save_every, "also save every N steps");
     cmd->add_option("--resume", o->resume, "checkpoint directory to continue from");
+    cmd->add_option("--init", o->init,
+                    "start from these weights (a checkpoint or a Hugging Face GPT-2 directory) "
+                    "with a fresh optimizer and schedule");
     cmd->add_option("--device", o->device, "cpu")->capture_default_str();
     cmd->add_option("--mode", o->mode, "local (islands never talk), ddp (all ranks every step) "
                                        "or diloco")

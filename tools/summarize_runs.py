@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Summarise diloco runs like the DiLoCo paper's Table 2: perplexity, bytes across islands and
+the reduction against data parallel; writes summary.json and a plot of validation perplexity
+against steps and against bytes communicated.
+
+usage: summarize_runs.py --out DIR NAME:MODE:ISLANDS:STEPS[:H] ...
+Each NAME has its metrics in DIR/NAME.jsonl (the JSON lines of `diloco train --log`).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+
+def read_log(path):
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, json.JSONDecodeError) as e:
+        sys.exit(f"summarize_runs.py: {path}: {e}")
+
+
+def row_of(spec, out):
+    parts = spec.split(":")
+    if len(parts) not in (4, 5):
+        sys.exit(f"summarize_runs.py: '{spec}' is not NAME:MODE:ISLANDS:STEPS[:H]")
+    name, mode, islands, steps = parts[0], parts[1], int(parts[2]), int(parts[3])
+    records = read_log(os.path.join(out, name + ".jsonl"))
+    evals = [r for r in records if "val_loss" in r]
+    if not evals:
+        sys.exit(f"summarize_runs.py: {name}.jsonl has no validation records")
+    last = evals[-1]
+    return {
+        "name": name,
+        "mode": mode,
+        "islands": islands,
+        "inner_steps": int(parts[4]) if len(parts) == 5 else 1,
+        "steps": steps,
+        "val_loss": last["val_loss"],
+        "val_ppl": last["val_ppl"],
+        "bytes_across": last.get("bytes_sent", 0.0),
+        "bytes_ddp_equivalent": last.get("bytes_ddp_equivalent", 0.0),
+        "curve": [(r["step"], r["val_ppl"], r.get("bytes_sent", 0.0)) for r in evals],
+    }
+
+
+def print_table(rows):
+    ddp_bytes = max((r["bytes_across"] for r in rows if r["mode"] == "ddp"), default=0.0)
+    print(f"{'setup':<22}{'islands':>8}{'H':>6}{'steps':>7}{'val loss':>10}{'val ppl':>10}"
+          f"{'bytes across':>15}{'vs ddp':>9}")
+    for r in rows:
+        factor = (f"{ddp_bytes / r['bytes_across']:.0f}x" if r["bytes_across"] > 0 and ddp_bytes
+                  else "-")
+        print(f"{r['name']:<22}{r['islands']:>8}{r['inner_steps']:>6}{r['steps']:>7}"
+              f"{r['val_loss']:>10.4f}{r['val_ppl']:>10.3f}{r['bytes_across'] / 1e6:>12.1f} MB"
+              f"{factor:>9}")
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (by_step, by_bytes) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for i, r in enumerate(rows):
+        steps, ppl, sent = zip(*r["curve"])
+        color = f"C{i}"  # one colour per run in both panels
+        by_step.plot(steps, ppl, marker=".", color=color, label=r["name"])
+        if r["bytes_across"] > 0:
+            by_bytes.plot([b / 1e6 for b in sent], ppl, marker=".", color=color, label=r["name"])
+    by_step.set(xlabel="inner steps", ylabel="validation perplexity", yscale="log",
+                title="perplexity against steps")
+    by_bytes.set(xlabel="MB sent across islands", ylabel="validation perplexity", xscale="log",
+                 yscale="log", title="perplexity against communication")
+    for ax in (by_step, by_bytes):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=110)
+    os.replace(path + ".tmp.png", path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("runs", nargs="+")
+    args = parser.parse_args()
+    rows = [row_of(spec, args.out) for spec in args.runs]
+    print_table(rows)
+    summary = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
+    tmp = os.path.join(args.out, "summary.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(summary, f, indent=2)
+    os.replace(tmp, os.path.join(args.out, "summary.json"))
+    plot(rows, os.path.join(args.out, "perplexity.png"))
+    print(f"\nwrote {args.out}/summary.json and {args.out}/perplexity.png")
+
+
+if __name__ == "__main__":
+    main()

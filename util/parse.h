@@ -1,0 +1,15 @@
+// Strict parsing of integers in option values: the whole text must be a number in range,
+// so "3x" or "" is an error rather than a silent 3 or 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace diloco {
+
+// True and the value when all of text is one integer that fits an int.
+bool parse_int(const std::string& text, int& value);
+// The same for an unsigned 64-bit value (no sign, no junk).
+bool parse_u64(const std::string& text, uint64_t& value);
+
+}  // namespace diloco
