@@ -289,6 +289,20 @@ private:
 
 }  // namespace
 
+struct BatchEncoder::Impl {
+    explicit Impl(std::shared_ptr<const Tokenizer::Model> m)
+        : model(std::move(m)), encoder(*model) {}
+    std::shared_ptr<const Tokenizer::Model> model;  // kept alive for the encoder
+    Encoder encoder;
+};
+
+BatchEncoder::BatchEncoder(const Tokenizer& tok) : impl_(std::make_unique<Impl>(tok.model_)) {}
+BatchEncoder::~BatchEncoder() = default;
+
+void BatchEncoder::encode(std::string_view text, std::vector<int32_t>& out) {
+    impl_->encoder.encode(text, out);
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
     std::vector<int32_t> out;
     out.reserve(text.size() / 4);

@@ -56,8 +56,23 @@ public:
     struct Model;  // opaque: the vocabulary and its lookup tables, shared by copies
 
 private:
+    friend class BatchEncoder;
     explicit Tokenizer(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
     std::shared_ptr<const Model> model_;
+};
+
+// Encodes text after text with the same ids as Tokenizer::encode, but keeps its cache of merged
+// pre-tokens between calls: words repeat across documents. Not thread-safe: one per thread.
+class BatchEncoder {
+public:
+    explicit BatchEncoder(const Tokenizer& tok);
+    ~BatchEncoder();
+    // Appends the ids of text to out.
+    void encode(std::string_view text, std::vector<int32_t>& out);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace diloco

@@ -21,6 +21,9 @@ public:
     virtual int vocab() const = 0;
     // A short account of the sizes, for the run's first line.
     virtual std::string describe() const = 0;
+    // The directory with the files of the tokenizer that made the tokens (encoder.json,
+    // vocab.bpe), for whoever decodes a model trained on them; "" for bytes.
+    virtual std::string tokenizer_dir() const { return {}; }
     // Rows first_row .. first_row + B - 1 of training batch number `index` for a seed: a pure
     // function of its arguments, so the data position of a run is the index of its next batch,
     // and K ranks taking rows r*B.. of one batch see exactly what one rank with K*B rows sees.

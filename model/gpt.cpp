@@ -45,6 +45,7 @@ Gpt::Gpt(Backend& backend, const GptConfig& config, int max_batch, int max_token
     auto floats = [&](size_t n) { return DeviceBuffer(backend, n * sizeof(float)); };
     params_ = storage(layout_.total);
     grads_ = storage(layout_.total);
+    if (sb != sizeof(float)) master_ = floats(layout_.total);
     tokens_ = DeviceBuffer(backend, N * sizeof(int32_t));
     targets_ = DeviceBuffer(backend, N * sizeof(int32_t));
     size_t stats = backend.attention_stats_floats(max_batch, max_tokens, config.heads);
@@ -70,11 +71,15 @@ void Gpt::set_params(const std::vector<float>& host) {
                                               " values, model needs " +
                                               std::to_string(layout_.total));
     backend_.upload(params_.get(), host.data(), host.size());
+    if (master()) backend_.upload_bytes(master(), host.data(), host.size() * sizeof(float));
 }
 
 std::vector<float> Gpt::get_params() {
     std::vector<float> host(layout_.total);
-    backend_.download(host.data(), params_.get(), host.size());
+    if (master())
+        backend_.download_bytes(host.data(), master(), host.size() * sizeof(float));
+    else
+        backend_.download(host.data(), params_.get(), host.size());
     return host;
 }
 

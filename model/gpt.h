@@ -1,5 +1,5 @@
-// The GPT-2 model: parameters and gradients as two flat buffers on a Backend, activations for a
-// maximum batch, and the forward and backward pass written once against the Backend interface.
+// The GPT-2 model: parameters and gradients as two flat buffers on a Backend (and fp32 master
+// weights where storage is narrower), activations for a maximum batch, forward and backward.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,12 @@ public:
     size_t num_params() const { return layout_.total; }
     void* params() { return params_.get(); }
     void* grads() { return grads_.get(); }
+    // The fp32 master weights the optimizer updates; null where storage is fp32 (params are
+    // their own master).
+    float* master() { return master_.f32(); }
 
+    // Sets the master weights (exactly) and the params (rounded to storage); get_params returns
+    // the master weights, so outer steps and checkpoints never see storage rounding.
     void set_params(const std::vector<float>& host);
     std::vector<float> get_params();
     std::vector<float> get_grads();
@@ -58,7 +63,7 @@ private:
     GptConfig config_;
     ParamLayout layout_;
     int max_batch_, max_tokens_;
-    DeviceBuffer params_, grads_;
+    DeviceBuffer params_, grads_, master_;
     DeviceBuffer tokens_, targets_;
     std::vector<Layer> layers_;
     DeviceBuffer res_final_, lnf_, lnf_mean_, lnf_rstd_, logits_, losses_;

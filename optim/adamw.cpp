@@ -21,15 +21,15 @@ AdamW::AdamW(Backend& backend, const ParamLayout& layout, const AdamWConfig& con
     }
 }
 
-void AdamW::step(void* params, const void* grads, float lr, float grad_scale) {
+void AdamW::step(void* params, float* master, const void* grads, float lr, float grad_scale) {
     step_++;
     for (const Range& r : ranges_) {
         backend_.adamw_update(element(backend_, params, r.offset),
-                              nullptr,
+                              master ? master + r.offset : nullptr,
                               element(backend_, const_cast<void*>(grads), r.offset),
                               m_.f32() + r.offset, v_.f32() + r.offset, r.size, lr,
                               config_.beta1, config_.beta2, config_.eps,
-                              r.decay ? config_.weight_decay : 0.0f, grad_scale, step_);
+                              r.decay ? config_.weight_decay : 0.0f, grad_scale, step_, r.offset);
     }
 }
 

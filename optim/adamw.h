@@ -1,5 +1,5 @@
-// AdamW over a model's flat parameter buffer: fp32 moments (and fp32 master weights when the
-// backend stores parameters in a narrower type), decay on matrices and embeddings only.
+// AdamW over a model's flat parameter buffer: fp32 moments, updating the fp32 master weights
+// when the backend stores parameters in a narrower type; decay on matrices and embeddings only.
 #pragma once
 
 #include <vector>
@@ -21,7 +21,8 @@ public:
     AdamW(Backend& backend, const ParamLayout& layout, const AdamWConfig& config);
 
     // One step at learning rate lr; gradients are multiplied by grad_scale (clipping) first.
-    void step(void* params, const void* grads, float lr, float grad_scale);
+    // master: the fp32 master weights (Gpt::master()), or null where params are fp32.
+    void step(void* params, float* master, const void* grads, float lr, float grad_scale);
 
     int steps_taken() const { return step_; }
     // Host copies of the state, for checkpoints; set_state restores it exactly.

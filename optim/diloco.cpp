@@ -104,16 +104,20 @@ DilocoLoop::DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConf
 }
 
 void DilocoLoop::reduce_gradients(void* grads, size_t n) {
+    const Topology& t = comms_.topology;
+    const bool on_device = t.local_size > 1 && island_average_;
+    const bool across = config_.mode == Mode::ddp && t.islands > 1;
+    if (on_device) island_average_(grads, n);
+    if (!across && on_device) return;  // gradients never leave the device
     Backend& backend = inner_.model().backend();
     std::vector<float> host(n);
     backend.download(host.data(), grads, n);
-    const Topology& t = comms_.topology;
-    if (t.local_size > 1) {
+    if (t.local_size > 1 && !on_device) {
         comms_.island->allreduce_sum(host.data(), n);
         const float scale = 1.0f / t.local_size;
         for (float& g : host) g *= scale;
     }
-    if (config_.mode == Mode::ddp && t.islands > 1) {
+    if (across) {
         std::vector<IslandNote> notes;
         sync_.weighted_mean(host.data(), n, {double(t.local_size), 0.0}, notes, traffic_);
     }

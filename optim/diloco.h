@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "comm/outer_sync.h"
@@ -44,6 +45,9 @@ class DilocoLoop {
 public:
     // The inner trainer must hold this rank's starting parameters; they become the global ones.
     DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConfig& config);
+    // Averages the gradients over the island's ranks where they lie (NCCL on GPUs), in place of
+    // the host copy and the island's MPI communicator.
+    void set_island_average(GradReducer average) { island_average_ = std::move(average); }
 
     StepResult inner_step();
     bool outer_due() const;
@@ -70,6 +74,7 @@ private:
     DilocoConfig config_;
     OuterSync sync_;
     OuterOptimizer outer_;
+    GradReducer island_average_;
     std::vector<float> global_;
     int outer_steps_ = 0;
     double round_loss_ = 0;

@@ -49,7 +49,7 @@ StepResult InnerTrainer::step() {
     ClipResult clip = clip_by_global_norm(backend_, model_->grads(), model_->num_params(),
                                           config_.grad_clip);
     float lr = config_.schedule.at(step_);
-    adamw_->step(model_->params(), model_->grads(), lr, clip.scale);
+    adamw_->step(model_->params(), model_->master(), model_->grads(), lr, clip.scale);
     step_++;
     backend_.synchronize();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -

@@ -13,9 +13,9 @@ build=$root/build
 out=runs/reproduce
 data=""
 pretrain=200
-steps=400
+steps=200
 islands=4
-inner=50
+inner=10
 batch=8
 seq=64
 preset=tiny
@@ -65,7 +65,7 @@ if [[ $pretrain -gt 0 ]]; then
   run pretrain 1 --steps "$pretrain" --eval-every "$pretrain" --save "$out/pretrained"
   init=(--init "$out/pretrained")
 fi
-rows=(--steps "$steps" --eval-every "$inner" "${init[@]}")
+rows=(--steps "$steps" --eval-every 20 "${init[@]}")
 run local-1 1 "${rows[@]}" --mode local --islands 1
 run ddp-$islands "$islands" "${rows[@]}" --mode ddp --islands "$islands"
 run diloco-$islands "$islands" "${rows[@]}" --mode diloco --islands "$islands" --inner-steps "$inner"

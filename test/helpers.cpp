@@ -39,16 +39,17 @@ void write_text(const std::string& path, const std::string& text) {
     out << text;
 }
 
-static CliResult run_command(const std::string& command) {
+static CliResult run_command(const std::string& command,
+                             const std::string& stdin_path = "/dev/null") {
     TempDir io;
-    std::string cmd = command + " >" + io.file("out") + " 2>" + io.file("err") + " </dev/null";
+    std::string cmd = command + " >" + io.file("out") + " 2>" + io.file("err") + " <" + stdin_path;
     int status = std::system(cmd.c_str());
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return {code, read_text(io.file("out")), read_text(io.file("err"))};
 }
 
-CliResult run_diloco(const std::string& args) {
-    return run_command(std::string(DILOCO_BINARY) + " " + args);
+CliResult run_diloco(const std::string& args, const std::string& stdin_path) {
+    return run_command(std::string(DILOCO_BINARY) + " " + args, stdin_path);
 }
 
 CliResult run_mpi(int ranks, const std::string& args) {

@@ -24,8 +24,9 @@ struct CliResult {
     int exit_code;
     std::string out, err;
 };
-// Runs the diloco binary with the given argument string (shell-quoted by the caller).
-CliResult run_diloco(const std::string& args);
+// Runs the diloco binary with the given argument string (shell-quoted by the caller), its
+// standard input read from the file stdin_path.
+CliResult run_diloco(const std::string& args, const std::string& stdin_path = "/dev/null");
 // Runs it under `mpirun -np ranks --oversubscribe` with one OpenMP thread per rank, killed
 // after two minutes so that a hang fails the test; skips the test when mpirun is absent.
 CliResult run_mpi(int ranks, const std::string& args);

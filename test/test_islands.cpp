@@ -17,7 +17,7 @@ using diloco::test::TempDir;
 
 namespace {
 
-const char* kRun = " --batch 2 --seq 16 --val-batches 2 --warmup 2 --lr 2e-3 --eval-every 0";
+const char* kRun = " --batch 2 --seq 16 --val-batches 2 --warmup 2 --lr 2e-3";
 const char* kMean = " --outer-opt sgd --outer-lr 1 --outer-momentum 0";
 
 std::vector<nlohmann::json> records(const std::string& path) {
@@ -119,7 +119,7 @@ TEST_CASE("an absent island is averaged out and restarts from the global model",
 TEST_CASE("seeded drop-out is deterministic and training survives it", "[islands]") {
     TempDir dir;
     const std::string args = "train --mode diloco --inner-steps 2 --drop-prob 0.5" + corpus(dir) +
-                             kRun + " --islands 2 --steps 16 --log ";
+                             kRun + " --eval-every 1 --islands 2 --steps 16 --log ";
     require_ok(run_mpi(2, args + dir.file("a.jsonl")));
     require_ok(run_mpi(2, args + dir.file("b.jsonl")));
     int absent = 0, outer = 0;
@@ -212,7 +212,8 @@ TEST_CASE("resuming with 4 -> 2 and 2 -> 4 islands trains on without a spike", "
     const std::string data = corpus(dir);
     auto run = [&](int k, const std::string& extra) {
         return run_mpi(k, "train --mode diloco --inner-steps 8 --outer-lr 0.5 --islands " +
-                              std::to_string(k) + data + kRun + " --steps 32 " + extra);
+                              std::to_string(k) + data + kRun + " --eval-every 1 --steps 32 " +
+                              extra);
     };
     require_ok(run(4, "--stop-at 8 --save " + dir.file("c4") + " --log " + dir.file("a.jsonl")));
     require_ok(run(2, "--stop-at 16 --resume " + dir.file("c4") + " --save " + dir.file("c2") +

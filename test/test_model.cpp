@@ -104,7 +104,7 @@ TEST_CASE("the model overfits one fixed batch", "[model]") {
     for (int step = 0; step < 300 && (step == 0 || loss >= 0.05); step++) {
         model.zero_grads();
         loss = model.forward_backward(tokens.data(), targets.data(), B, T);
-        adamw.step(model.params(), model.grads(), 3e-3f, 1.0f);
+        adamw.step(model.params(), model.master(), model.grads(), 3e-3f, 1.0f);
     }
     loss = model.evaluate(tokens.data(), targets.data(), B, T);
     CHECK(loss < 0.05);

@@ -1,13 +1,17 @@
-// `diloco generate`: loads a checkpoint and samples a continuation of a prompt, byte by byte,
-// with temperature and optional top-k, printing the prompt and the sample to stdout.
+// `diloco generate`: loads a checkpoint and samples a continuation of a prompt, token by token
+// (bytes, or the tokenizer saved beside the checkpoint), with temperature and optional top-k.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "model/checkpoint.h"
+#include "data/tokenizer.h"
 #include "model/gpt.h"
 #include "tools/commands.h"
+#include "tools/device.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -22,6 +26,7 @@ struct GenerateOptions {
     float temperature = 0.8f;
     int top_k = 0;
     uint64_t seed = 42;
+    DeviceOptions device;
 };
 
 int sample(std::vector<float> logits, float temperature, int top_k, Rng& rng) {
@@ -45,19 +50,44 @@ int sample(std::vector<float> logits, float temperature, int top_k, Rng& rng) {
     return static_cast<int>(p.size() - 1);
 }
 
+// Ids and text: bytes for a byte-level model, else the tokenizer that `diloco train` saved
+// beside the checkpoint.
+class TextCodec {
+public:
+    TextCodec(const std::string& dir, int vocab) {
+        if (vocab == 256) return;
+        require(std::filesystem::exists(dir + "/encoder.json"),
+                dir + ": vocabulary " + std::to_string(vocab) +
+                    " is not byte-level (256) and there is no tokenizer (encoder.json) beside it");
+        tok_ = Tokenizer::load(dir);
+        require(tok_->vocab_size() == vocab,
+                dir + ": the tokenizer's vocabulary " + std::to_string(tok_->vocab_size()) +
+                    " differs from the model's " + std::to_string(vocab));
+    }
+    std::vector<int32_t> encode(const std::string& text) const {
+        if (tok_) return tok_->encode(text);
+        std::vector<int32_t> ids;
+        for (unsigned char byte : text) ids.push_back(byte);
+        return ids;
+    }
+    std::string decode(int32_t id) const {
+        return tok_ ? tok_->token_bytes(id) : std::string(1, static_cast<char>(id));
+    }
+
+private:
+    std::optional<Tokenizer> tok_;
+};
+
 void run_generate(const GenerateOptions& o) {
     require(o.tokens >= 0, "--tokens must not be negative");
     require(!o.prompt.empty(), "--prompt must not be empty");
     ModelCheckpoint ck = load_model(o.checkpoint);
-    require(ck.config.vocab == 256, o.checkpoint + ": vocabulary " +
-                                        std::to_string(ck.config.vocab) +
-                                        " is not byte-level (256); no tokenizer to decode it");
-    std::unique_ptr<Backend> backend = make_cpu_backend();
+    TextCodec codec(o.checkpoint, ck.config.vocab);
+    Device device = make_device(o.device, 0);
     const int window = ck.config.max_seq;
-    Gpt model(*backend, ck.config, 1, window);
+    Gpt model(*device.backend, ck.config, 1, window);
     model.set_params(ck.params);
-    std::vector<int32_t> context(o.prompt.begin(), o.prompt.end());
-    for (int32_t& t : context) t = static_cast<uint8_t>(t);
+    std::vector<int32_t> context = codec.encode(o.prompt);
     std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
     Rng rng(o.seed, 0);
     for (int i = 0; i < o.tokens; i++) {
@@ -65,7 +95,8 @@ void run_generate(const GenerateOptions& o) {
         std::vector<float> logits = model.last_logits(context.data() + context.size() - T, T);
         int next = sample(std::move(logits), o.temperature, o.top_k, rng);
         context.push_back(next);
-        std::fputc(next, stdout);
+        std::string piece = codec.decode(next);
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
     }
     std::fputc('\n', stdout);
@@ -84,6 +115,7 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--top-k", o->top_k, "sample among the k likeliest (0: all)")
         ->capture_default_str();
     cmd->add_option("--seed", o->seed, "sampling seed")->capture_default_str();
+    add_device_options(*cmd, o->device);
     cmd->callback([o] { run_generate(*o); });
 }
 

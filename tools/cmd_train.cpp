@@ -8,9 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "data/byte_corpus.h"
+#include "data/shard_data.h"
+#include "data/tokenizer.h"
 #include "optim/diloco.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
+#include "tools/device.h"
 #include "tools/ranks.h"
 #include "util/checksum.h"
 #include "util/error.h"
@@ -41,7 +44,7 @@ struct TrainOptions {
     int save_every = 0;
     std::string resume;
     std::string init;
-    std::string device = "cpu";
+    DeviceOptions device;
     std::string mode = "local";
     std::string islands = "1";
     std::string island_sizes;
@@ -54,11 +57,6 @@ struct TrainOptions {
     std::string island_schedule;
     double drop_prob = 0;
 };
-
-std::unique_ptr<Backend> make_backend(const std::string& device) {
-    require(device == "cpu", "unknown --device '" + device + "' (this build has: cpu)");
-    return make_cpu_backend();
-}
 
 void check_options(const TrainOptions& o, Mode mode) {
     require(o.steps > 0, "--steps must be positive, got " + std::to_string(o.steps));
@@ -113,10 +111,22 @@ DilocoConfig diloco_config(const TrainOptions& o, Mode mode) {
     return d;
 }
 
-std::unique_ptr<TrainData> load_data(const TrainOptions& o) {
+// --data: nothing (the built-in corpus), a text file (bytes), or token shards. Islands read
+// their own streams, except in ddp mode, where every rank takes rows of one stream.
+std::unique_ptr<TrainData> load_data(const TrainOptions& o, Mode mode, const Topology& t) {
     if (o.data.empty())
         return std::make_unique<ByteCorpus>(ByteCorpus::builtin(o.val_fraction, o.seq));
-    return std::make_unique<ByteCorpus>(ByteCorpus::from_file(o.data, o.val_fraction, o.seq));
+    if (!is_shard_data(o.data))
+        return std::make_unique<ByteCorpus>(ByteCorpus::from_file(o.data, o.val_fraction, o.seq));
+    bool one_stream = mode == Mode::ddp;
+    return ShardData::open(o.data, {one_stream ? 0 : t.island, one_stream ? 1 : t.islands, o.seq,
+                                    o.val_fraction});
+}
+
+// A checkpoint of a model trained on tokens carries their tokenizer, for `diloco generate`.
+void save_tokenizer(const TrainData& data, const TrainOptions& o, const Topology& t) {
+    if (o.save.empty() || data.tokenizer_dir().empty() || t.world_rank != 0) return;
+    Tokenizer::load(data.tokenizer_dir()).save_gpt2(o.save);
 }
 
 class MetricsLog {
@@ -141,9 +151,10 @@ struct Run {
     Mode mode = Mode::local;
     IslandComms comms;
     std::unique_ptr<TrainData> data;
-    std::unique_ptr<Backend> backend;
+    Device device;
     std::unique_ptr<InnerTrainer> trainer;
-    std::unique_ptr<DilocoLoop> loop;
+    std::unique_ptr<DilocoLoop> loop;  // goes before the device: it may hold NCCL on its stream
+    bool nccl = false;                 // the island averages gradients over NCCL
 };
 
 void setup(Run& run, const TrainOptions& o, Comm& world) {
@@ -151,16 +162,32 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     check_options(o, run.mode);
     validate(diloco_config(o, run.mode).outer);
     run.comms = connect_islands(world, o.islands, o.island_sizes);  // the only collective
-    run.data = load_data(o);
-    run.backend = make_backend(o.device);
+    run.data = load_data(o, run.mode, run.comms.topology);
+    save_tokenizer(*run.data, o, run.comms.topology);
+    run.device = make_device(o.device, run.comms.topology.local_rank);
     GptConfig model = preset_config(o.preset, run.data->vocab());
-    run.trainer = std::make_unique<InnerTrainer>(*run.backend, model, *run.data,
+    run.trainer = std::make_unique<InnerTrainer>(*run.device.backend, model, *run.data,
                                                  inner_config(o, run.mode, run.comms.topology));
     run.trainer->init_params();
     require(o.init.empty() || o.resume.empty(), "--init and --resume exclude each other");
     if (!o.init.empty()) run.trainer->load_weights(o.init);
     run.loop = std::make_unique<DilocoLoop>(*run.trainer, run.comms, diloco_config(o, run.mode));
     if (!o.resume.empty()) run.loop->resume(o.resume);
+}
+
+// After setup, because it is collective over the island and setup may fail on one rank alone.
+void connect_island(Run& run) {
+    GradReducer average = island_average(*run.comms.island, run.device);
+    run.nccl = static_cast<bool>(average);
+    run.loop->set_island_average(std::move(average));
+}
+
+// DiLoCo holds the global model only right after an outer step: it evaluates at the outer step
+// that reaches or follows each multiple of --eval-every (every outer step when it is <= H).
+bool eval_due(Mode mode, bool outer, int step, const TrainOptions& o) {
+    if (o.eval_every <= 0) return false;
+    if (mode != Mode::diloco) return step % o.eval_every == 0;
+    return outer && step % o.eval_every < o.inner_steps;
 }
 
 // Validation of what this rank's islands hold: the global model in ddp and diloco, each
@@ -200,12 +227,13 @@ std::vector<uint32_t> param_checksums(Run& run) {
 void print_header(Run& run, const TrainOptions& o) {
     const Topology& t = run.comms.topology;
     std::printf("diloco train: mode %s, %d island%s of %s rank(s), preset %s (%zu parameters), "
-                "data %s (%s), %s backend\n",
+                "data %s (%s), %s backend%s\n",
                 mode_name(run.mode), t.islands, t.islands == 1 ? "" : "s",
                 o.island_sizes.empty() ? std::to_string(t.local_size).c_str()
                                        : o.island_sizes.c_str(),
                 o.preset.c_str(), run.trainer->model().num_params(), run.data->source().c_str(),
-                run.data->describe().c_str(), run.backend->name().c_str());
+                run.data->describe().c_str(), run.device.backend->name().c_str(),
+                run.nccl ? ", island gradients over NCCL" : "");
 }
 
 void train_loop(Run& run, const TrainOptions& o) {
@@ -235,8 +263,7 @@ void train_loop(Run& run, const TrainOptions& o) {
             rec["islands_present"] = rep.present;
             rec["param_checksums"] = param_checksums(run);
         }
-        bool eval_now = r.step == last || outer ||
-                        (run.mode != Mode::diloco && o.eval_every > 0 && r.step % o.eval_every == 0);
+        bool eval_now = r.step == last || eval_due(run.mode, outer, r.step, o);
         if (eval_now) {
             double val = evaluate(run, o.val_batches);
             rec["val_loss"] = val;
@@ -258,7 +285,10 @@ void train_loop(Run& run, const TrainOptions& o) {
 void run_train(const TrainOptions& o, Comm& world) {
     Run run;
     run_agreed(world, [&] { setup(run, o, world); });
-    run_or_abort(world, [&] { train_loop(run, o); });
+    run_or_abort(world, [&] {
+        connect_island(run);
+        train_loop(run, o);
+    });
 }
 
 }  // namespace
@@ -271,8 +301,10 @@ void add_train_command(CLI::App& app, Comm& world) {
                                            "paper-150m, paper-400m")
         ->capture_default_str();
     cmd->add_option("--data", o->data,
-                    "text file to train on (default: the built-in fortunes corpus)");
-    cmd->add_option("--val-fraction", o->val_fraction, "held-out tail for validation")
+                    "a text file (bytes), or token shards from `diloco prepare` (a directory, "
+                    "its manifest.json, or a .bin); default: the built-in fortunes corpus");
+    cmd->add_option("--val-fraction", o->val_fraction,
+                    "held-out tail of a text file or .bin for validation")
         ->capture_default_str();
     cmd->add_option("--steps", o->steps, "inner optimizer steps (the schedule's length)")
         ->capture_default_str();
@@ -291,7 +323,7 @@ void add_train_command(CLI::App& app, Comm& world) {
     cmd->add_option("--seed", o->seed, "seed for initialisation and batches")
         ->capture_default_str();
     cmd->add_option("--eval-every", o->eval_every,
-                    "validate every N steps (local, ddp; diloco: every outer step)")
+                    "validate every N steps (diloco: at the outer step reaching each multiple)")
         ->capture_default_str();
     cmd->add_option("--val-batches", o->val_batches, "validation batches per evaluation")
         ->capture_default_str();
@@ -302,7 +334,7 @@ void add_train_command(CLI::App& app, Comm& world) {
     cmd->add_option("--init", o->init,
                     "start from these weights (a checkpoint or a Hugging Face GPT-2 directory) "
                     "with a fresh optimizer and schedule");
-    cmd->add_option("--device", o->device, "cpu")->capture_default_str();
+    add_device_options(*cmd, o->device);
     cmd->add_option("--mode", o->mode, "local (islands never talk), ddp (all ranks every step) "
                                        "or diloco")
         ->capture_default_str();

@@ -121,10 +121,10 @@ public:
     double sum_squares(const void* x, size_t n) override { return cpu::sum_squares(f32(x), n); }
 
     // Storage is fp32, so params are their own master; a separate master, when given, is
-    // updated and then copied over the params.
+    // updated and then copied over the params. fp32 needs no rounding, hence no offset.
     void adamw_update(void* params, float* master, const void* grads, float* m, float* v,
                       size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                      float grad_scale, int step) override {
+                      float grad_scale, int step, size_t /*offset*/) override {
         float* p = master ? master : f32(params);
         cpu::adamw_update(p, f32(grads), m, v, n, lr, beta1, beta2, eps, weight_decay,
                           grad_scale, step);

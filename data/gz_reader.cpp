@@ -1,0 +1,86 @@
+// Reading plain or gzipped files through zlib's gzread, which checks every gzip member's CRC
+// and length, so corruption anywhere in the stream surfaces here as an Error.
+#include "data/gz_reader.h"
+
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "util/error.h"
+
+namespace diloco {
+
+namespace {
+constexpr unsigned kChunk = 1 << 20;
+}
+
+GzReader::GzReader(const std::string& path) : path_(path) {
+    require(!std::filesystem::is_directory(path), path + ": is a directory, expected a file");
+    file_ = gzopen(path.c_str(), "rb");
+    require(file_ != nullptr, path + ": cannot open (" + std::strerror(errno) + ")");
+    gzbuffer(file_, kChunk);
+}
+
+GzReader::~GzReader() {
+    if (file_) gzclose(file_);
+}
+
+uint64_t GzReader::offset() const {
+    z_off_t at = gzoffset(file_);
+    return at < 0 ? 0 : static_cast<uint64_t>(at);
+}
+
+bool GzReader::fill() {
+    if (eof_) return false;
+    if (pos_ > 0) buffer_.erase(0, pos_), pos_ = 0;
+    size_t old = buffer_.size();
+    buffer_.resize(old + kChunk);
+    int n = gzread(file_, buffer_.data() + old, kChunk);
+    int err = Z_OK;
+    const char* what = gzerror(file_, &err);
+    // A stream cut short reads as a clean end with Z_BUF_ERROR ("unexpected end of file").
+    if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) {
+        std::string why = what ? what : "unknown zlib error";
+        if (why.starts_with(path_ + ": ")) why.erase(0, path_.size() + 2);
+        if (err == Z_ERRNO) why = std::strerror(errno);
+        throw Error(path_ + ": corrupt or unreadable gzip stream after " +
+                    std::to_string(decoded_ + (n > 0 ? n : 0)) + " decompressed bytes (" + why +
+                    ")");
+    }
+    buffer_.resize(old + n);
+    decoded_ += n;
+    eof_ = n == 0;
+    return n > 0;
+}
+
+bool GzReader::read_line(std::string& line) {
+    size_t scanned = pos_;
+    for (;;) {
+        size_t nl = buffer_.find('\n', scanned);
+        if (nl != std::string::npos) {
+            line.assign(buffer_, pos_, nl - pos_);
+            pos_ = nl + 1;
+            line_++;
+            return true;
+        }
+        scanned = buffer_.size() - pos_;  // fill() moves the unread part to the front
+        if (!fill()) break;
+    }
+    if (pos_ == buffer_.size()) return false;
+    line.assign(buffer_, pos_);
+    pos_ = buffer_.size();
+    line_++;
+    return true;
+}
+
+std::string GzReader::read_all() {
+    while (fill()) {
+    }
+    std::string rest = buffer_.substr(pos_);
+    pos_ = buffer_.size();
+    return rest;
+}
+
+}  // namespace diloco

@@ -1,0 +1,106 @@
+// The launchers of the CUDA op families (one .cu file each) and the context they share: stream,
+// cuBLAS(Lt) handles, matmul workspace and plans, scratch memory. cuda_backend.cu calls them.
+#pragma once
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+
+namespace diloco::cuda {
+
+// One growing device buffer for temporaries that live within one op (partial sums, sort
+// buffers, attention scores). Ops run in stream order, so one buffer serves them all.
+class Scratch {
+public:
+    Scratch() = default;
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    ~Scratch();
+    // At least `bytes` bytes, 256-byte aligned; previous contents are not kept.
+    void* get(size_t bytes, cudaStream_t stream);
+
+private:
+    void* ptr_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+// A cached cuBLASLt configuration for one matmul shape and epilogue.
+struct MatmulPlan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    bool found = false;  // false: no cuBLASLt algorithm, use the cuBLAS fallback
+};
+using MatmulKey = std::array<int64_t, 16>;
+
+struct Context {
+    Context(bool bf16, int device);
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
+    bool bf16;
+    int device;
+    int sm_count = 0;
+    size_t max_smem_per_block = 0;  // opt-in limit for dynamic shared memory
+    cudaStream_t stream = nullptr;
+    cublasHandle_t blas = nullptr;
+    cublasLtHandle_t lt = nullptr;
+    void* workspace = nullptr;  // cuBLASLt workspace, allocated once
+    size_t workspace_bytes = 0;
+    std::map<MatmulKey, MatmulPlan> plans;
+    Scratch scratch;
+    int* flag = nullptr;  // one device int for kernels to report bad input (cross-entropy)
+    size_t elem() const { return bf16 ? 2 : 4; }
+
+private:
+    void release_handles() noexcept;  // everything above that is not a member object
+};
+
+// Storage-typed pointers are void*: bf16 or fp32 as ctx.bf16 says. Semantics as in
+// kernels/backend.h.
+void embedding_forward(Context& ctx, void* out, const int32_t* tokens, const void* wte,
+                       const void* wpe, int B, int T, int C);
+void embedding_backward(Context& ctx, void* dwte, void* dwpe, const void* dout,
+                        const int32_t* tokens, int B, int T, int C);
+
+void layernorm_forward(Context& ctx, void* out, float* mean, float* rstd, const void* inp,
+                       const void* weight, const void* bias, int N, int C);
+void residual_layernorm_forward(Context& ctx, void* residual, void* out, float* mean, float* rstd,
+                                const void* inp1, const void* inp2, const void* weight,
+                                const void* bias, int N, int C);
+void layernorm_backward(Context& ctx, void* dinp, void* dweight, void* dbias, const void* dout,
+                        const void* inp, const void* weight, const float* mean, const float* rstd,
+                        int N, int C);
+
+void matmul_forward(Context& ctx, void* out, void* pre_gelu, const void* inp, const void* weight,
+                    const void* bias, int N, int C, int OC);
+void matmul_backward(Context& ctx, void* dinp, void* dweight, void* dbias, void* dout,
+                     const void* inp, const void* weight, const void* pre_gelu, int N, int C,
+                     int OC);
+
+// Attention keeps the log-sum-exp of every score row as its stats: B*NH*T floats, natural log.
+// flash = true: fused kernels (head size up to 128; larger heads take the plain path).
+// flash = false: cuBLAS batched products around softmax kernels, T x T scores in scratch.
+void attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int B, int T, int C,
+                       int NH, bool flash);
+void attention_backward(Context& ctx, void* dqkv, const void* dout, const void* qkv,
+                        const void* out, const float* lse, int B, int T, int C, int NH, bool flash);
+
+void residual_forward(Context& ctx, void* out, const void* a, const void* b, size_t n);
+
+double softmax_cross_entropy(Context& ctx, void* logits, float* losses, const int32_t* targets,
+                             int N, int V, int Vp, float grad_scale);
+
+double sum_squares(Context& ctx, const void* x, size_t n);
+
+void adamw_update(Context& ctx, void* params, float* master, const void* grads, float* m, float* v,
+                  size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                  float grad_scale, int step, size_t offset);
+
+}  // namespace diloco::cuda
