@@ -20,7 +20,8 @@ static bool hidden(const fs::path& p) {
 
 static std::vector<std::string> files_under(const std::string& dir) {
     std::vector<std::string> files;
-    auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
+    auto it =
+        fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
     for (; it != fs::recursive_directory_iterator(); ++it) {
         if (hidden(it->path())) {
             if (it->is_directory()) it.disable_recursion_pending();
@@ -57,12 +58,14 @@ bool is_json_lines(const std::string& path) {
 // ---------------------------------------------------------------------------------------------
 // Records.
 
+static uint64_t size_of(const std::string& path) {
+    std::error_code ec;
+    uint64_t size = fs::file_size(path, ec);
+    return ec ? 0 : size;
+}
+
 RecordReader::RecordReader(std::vector<std::string> files) : files_(std::move(files)) {
-    for (const std::string& f : files_) {
-        std::error_code ec;
-        uint64_t size = fs::file_size(f, ec);
-        total_ += ec ? 0 : size;
-    }
+    for (const std::string& f : files_) total_ += size_of(f);
 }
 
 RecordReader::~RecordReader() = default;
@@ -79,12 +82,8 @@ bool RecordReader::next(Record& r) {
                     r.json = true;
                     return true;
                 }
+            done_ += size_of(json_->path());
             json_.reset();
-        }
-        if (next_file_ > 0) {
-            std::error_code ec;
-            uint64_t size = fs::file_size(files_[next_file_ - 1], ec);
-            done_ += ec ? 0 : size;
         }
         if (next_file_ == files_.size()) return false;
         const std::string& path = files_[next_file_++];
@@ -96,6 +95,7 @@ bool RecordReader::next(Record& r) {
         r.file = path;
         r.line = 0;
         r.json = false;
+        done_ += size_of(path);
         return true;
     }
 }

@@ -46,7 +46,7 @@ public:
 private:
     std::vector<std::string> files_;
     size_t next_file_ = 0;
-    uint64_t done_ = 0, total_ = 0;  // sizes of the files finished and of all files
+    uint64_t done_ = 0, total_ = 0;   // sizes of the files finished and of all files
     std::unique_ptr<GzReader> json_;  // the JSON-lines file being read, if any
 };
 

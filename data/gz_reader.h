@@ -31,8 +31,8 @@ private:
     std::string path_;
     gzFile file_ = nullptr;
     std::string buffer_;
-    size_t pos_ = 0;          // start of the unread part of buffer_
-    uint64_t decoded_ = 0;    // decompressed bytes so far, for messages
+    size_t pos_ = 0;        // start of the unread part of buffer_
+    uint64_t decoded_ = 0;  // decompressed bytes so far, for messages
     uint64_t line_ = 0;
     bool eof_ = false;
 };

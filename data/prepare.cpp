@@ -27,7 +27,9 @@ constexpr size_t kChunkRecords = 4096, kChunkBytes = 8 << 20;
 class ShardSink {
 public:
     ShardSink(std::string dir, std::string prefix, int vocab, uint64_t shard_tokens)
-        : dir_(std::move(dir)), prefix_(std::move(prefix)), vocab_(vocab),
+        : dir_(std::move(dir)),
+          prefix_(std::move(prefix)),
+          vocab_(vocab),
           shard_tokens_(shard_tokens) {}
 
     void append(const std::vector<int32_t>& doc) {
@@ -160,9 +162,9 @@ std::optional<TextClusters> fit_clusters(const PrepareOptions& o,
     for (Document doc; sample.size() < kClusterSample && reader.next(doc);)
         sample.push_back(std::move(doc.text));
     std::vector<std::string_view> views(sample.begin(), sample.end());
-    require(views.size() >= size_t(o.islands),
-            std::to_string(views.size()) + " documents cannot form " +
-                std::to_string(o.islands) + " clusters");
+    require(views.size() >= size_t(o.islands), std::to_string(views.size()) +
+                                                   " documents cannot form " +
+                                                   std::to_string(o.islands) + " clusters");
     return TextClusters::fit(views, o.islands, o.seed);
 }
 
@@ -188,14 +190,14 @@ void check_islands(const Manifest& m) {
     uint64_t train = 0;
     for (const ShardSet& s : m.train) train += s.documents;
     require(train >= uint64_t(m.islands),
-            std::to_string(m.val.documents + train) + " documents: " +
-                std::to_string(m.val.documents) + " for validation leave " +
+            std::to_string(m.val.documents + train) +
+                " documents: " + std::to_string(m.val.documents) + " for validation leave " +
                 std::to_string(train) + " for training, fewer than the " +
                 std::to_string(m.islands) + " island(s) (a text file is one document)");
     for (int i = 0; i < m.islands; i++)
-        require(m.train[i].documents > 0,
-                "island " + std::to_string(i) + " received no training documents under the " +
-                    m.split + " split; use fewer islands");
+        require(m.train[i].documents > 0, "island " + std::to_string(i) +
+                                              " received no training documents under the " +
+                                              m.split + " split; use fewer islands");
 }
 
 }  // namespace
@@ -212,6 +214,8 @@ PrepareResult prepare(const PrepareOptions& o,
     std::error_code ec;
     std::filesystem::create_directories(o.out, ec);
     require(!ec, o.out + ": cannot create directory (" + ec.message() + ")");
+    // A manifest from an earlier run would describe shards this run is about to overwrite.
+    std::filesystem::remove(o.out + "/manifest.json", ec);
     const std::optional<TextClusters> clusters = fit_clusters(o, files);
 
     Dealer dealer(o);

@@ -137,8 +137,13 @@ ShardFile::~ShardFile() {
 }
 
 ShardFile::ShardFile(ShardFile&& o) noexcept
-    : path_(std::move(o.path_)), map_(o.map_), map_bytes_(o.map_bytes_), tokens_(o.tokens_),
-      count_(o.count_), vocab_(o.vocab_), width_(o.width_) {
+    : path_(std::move(o.path_)),
+      map_(o.map_),
+      map_bytes_(o.map_bytes_),
+      tokens_(o.tokens_),
+      count_(o.count_),
+      vocab_(o.vocab_),
+      width_(o.width_) {
     o.map_ = nullptr;
 }
 
@@ -158,8 +163,8 @@ void ShardFile::check_header(const int32_t* h, size_t file_bytes, int vocab) {
                 std::to_string(count_) + " tokens of " + std::to_string(width_) + " bytes need " +
                 std::to_string(want) + (file_bytes < want ? " (truncated)" : " (trailing bytes)"));
     int recorded = h[3];
-    require(recorded >= 0, path_ + ": negative vocabulary size " + std::to_string(recorded) +
-                               " at byte 12");
+    require(recorded >= 0,
+            path_ + ": negative vocabulary size " + std::to_string(recorded) + " at byte 12");
     require(vocab == 0 || recorded == 0 || vocab == recorded,
             path_ + ": vocabulary " + std::to_string(recorded) + " in the header, expected " +
                 std::to_string(vocab));

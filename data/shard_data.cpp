@@ -43,7 +43,8 @@ std::shared_ptr<TokenStream> open_sets(const Manifest& m, const std::vector<Shar
     uint64_t want = 0;
     for (const ShardSet& set : sets) {
         want += set.tokens;
-        for (const std::string& name : set.shards) stream->add(ShardFile(m.shard_path(name), m.vocab));
+        for (const std::string& name : set.shards)
+            stream->add(ShardFile(m.shard_path(name), m.vocab));
     }
     require(stream->size() == want, m.path() + ": lists " + std::to_string(want) + " " + what +
                                         " tokens, but its shards hold " +
@@ -54,8 +55,7 @@ std::shared_ptr<TokenStream> open_sets(const Manifest& m, const std::vector<Shar
 }  // namespace
 
 bool is_shard_data(const std::string& path) {
-    return std::filesystem::is_directory(path) || path.ends_with(".json") ||
-           path.ends_with(".bin");
+    return std::filesystem::is_directory(path) || path.ends_with(".json") || path.ends_with(".bin");
 }
 
 std::unique_ptr<ShardData> ShardData::open(const std::string& path, const ShardDataOptions& o) {
@@ -63,6 +63,10 @@ std::unique_ptr<ShardData> ShardData::open(const std::string& path, const ShardD
             "island " + std::to_string(o.island) + " of " + std::to_string(o.islands));
     std::unique_ptr<ShardData> d =
         path.ends_with(".bin") ? from_bin(path, o) : from_manifest(path, o);
+    if (d->stride_ > 1)
+        d->what_ = "island " + std::to_string(o.island) + " of " + std::to_string(o.islands) +
+                   " (windows w with w % " + std::to_string(o.islands) +
+                   " == " + std::to_string(o.island) + ")";
     d->check(o);
     return d;
 }
@@ -82,7 +86,7 @@ std::unique_ptr<ShardData> ShardData::from_manifest(const std::string& path,
     } else if (o.islands == 1 || m.islands == 1) {
         sets = m.train;
         d->stride_ = o.islands, d->offset_ = o.island;
-        d->what_ = m.islands == 1 ? "" : "all " + std::to_string(m.islands) + " islands";
+        if (m.islands > 1) d->what_ = "all " + std::to_string(m.islands) + " islands";
     } else {
         throw Error(m.path() + ": prepared for " + std::to_string(m.islands) +
                     " islands; train with " + std::to_string(m.islands) +
@@ -96,8 +100,7 @@ std::unique_ptr<ShardData> ShardData::from_manifest(const std::string& path,
     return d;
 }
 
-std::unique_ptr<ShardData> ShardData::from_bin(const std::string& path,
-                                               const ShardDataOptions& o) {
+std::unique_ptr<ShardData> ShardData::from_bin(const std::string& path, const ShardDataOptions& o) {
     require(o.val_fraction > 0 && o.val_fraction < 1,
             "validation fraction " + std::to_string(o.val_fraction) + " must be in (0, 1)");
     ShardFile shard(path);
@@ -216,7 +219,8 @@ std::vector<TokenBatch> ShardData::val_batches(int B, int T, int max_batches) co
     for (size_t w = 0; w < windows && static_cast<int>(batches.size()) < max_batches;) {
         int rows = static_cast<int>(std::min<size_t>(B, windows - w));
         TokenBatch batch = empty_batch(rows, T);
-        for (int r = 0; r < rows; r++, w++) fill_row(batch, r, *val_.stream, val_.begin + w * T, window);
+        for (int r = 0; r < rows; r++, w++)
+            fill_row(batch, r, *val_.stream, val_.begin + w * T, window);
         batches.push_back(std::move(batch));
     }
     return batches;

@@ -74,8 +74,7 @@ private:
     };
     static std::unique_ptr<ShardData> from_manifest(const std::string& path,
                                                     const ShardDataOptions& o);
-    static std::unique_ptr<ShardData> from_bin(const std::string& path,
-                                               const ShardDataOptions& o);
+    static std::unique_ptr<ShardData> from_bin(const std::string& path, const ShardDataOptions& o);
     void check(const ShardDataOptions& o) const;
 
     std::string source_, tokenizer_dir_, what_;

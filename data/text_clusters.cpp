@@ -96,9 +96,8 @@ void set_centroid(std::vector<float>& centroids, int j, const Vector& v) {
 
 // k-means++: each next centre is a document drawn with probability proportional to the squared
 // cosine distance to its nearest centre so far.
-void seed_centroids(const std::vector<Vector>& docs, int k, uint64_t seed,
+void seed_centroids(const std::vector<Vector>& docs, int k, Rng rng,
                     std::vector<float>& centroids) {
-    Rng rng(seed, 0x6b6d65616e73ull);  // "kmeans"
     const size_t n = docs.size();
     std::vector<double> dist2(n, INFINITY);
     set_centroid(centroids, 0, docs[rng.below(n)]);
@@ -128,7 +127,7 @@ void seed_centroids(const std::vector<Vector>& docs, int k, uint64_t seed,
 }  // namespace
 
 TextClusters TextClusters::fit(const std::vector<std::string_view>& docs, int k, uint64_t seed,
-                               int max_iterations) {
+                               int restarts, int max_iterations) {
     const int64_t n = static_cast<int64_t>(docs.size());
     require(k >= 1 && k <= n, "clustering " + std::to_string(n) + " documents into " +
                                   std::to_string(k) + " clusters: need 1 <= clusters <= documents");
@@ -145,16 +144,33 @@ TextClusters TextClusters::fit(const std::vector<std::string_view>& docs, int k,
         c.idf_[d] = static_cast<float>(std::log((1.0 + n) / (1.0 + df[d])) + 1);
 #pragma omp parallel for schedule(dynamic, 16)
     for (int64_t i = 0; i < n; i++) vectors[i] = c.tfidf(vectors[i]);
-    c.centroids_.assign(size_t(k) * kDims, 0.0f);
-    seed_centroids(vectors, k, seed, c.centroids_);
-    c.lloyd(vectors, max_iterations);
+    // k-means finds a local optimum that depends on its seeding: keep the best of a few.
+    std::vector<float> best;
+    double best_objective = -1;
+    for (int r = 0; r < restarts; r++) {
+        c.centroids_.assign(size_t(k) * kDims, 0.0f);
+        seed_centroids(vectors, k, Rng(seed, 0x6b6d65616e73ull + r), c.centroids_);  // "kmeans"
+        double objective = c.lloyd(vectors, max_iterations);
+        if (objective > best_objective) best_objective = objective, best = c.centroids_;
+    }
+    c.centroids_ = std::move(best);
     return c;
+}
+
+// Centroid j becomes the unit vector along sum (zero when the sum is).
+void TextClusters::set_mean_direction(const double* sum, int j) {
+    double norm = 0;
+    for (uint32_t d = 0; d < kDims; d++) norm += sum[d] * sum[d];
+    double scale = norm > 0 ? 1 / std::sqrt(norm) : 0;
+    float* c = centroids_.data() + size_t(j) * kDims;
+    for (uint32_t d = 0; d < kDims; d++) c[d] = static_cast<float>(sum[d] * scale);
 }
 
 // Assign every document to its nearest centroid, then move each centroid to the normalised
 // mean of its documents, until no assignment changes. A cluster left empty takes the document
-// farthest from its own centroid.
-void TextClusters::lloyd(const std::vector<Vector>& vectors, int max_iterations) {
+// farthest from its own centroid. Returns the objective: the sum over documents of the cosine
+// to the nearest centroid.
+double TextClusters::lloyd(const std::vector<Vector>& vectors, int max_iterations) {
     const int64_t n = static_cast<int64_t>(vectors.size());
     std::vector<int> cluster(n, -1);
     std::vector<float> similarity(n);
@@ -166,7 +182,7 @@ void TextClusters::lloyd(const std::vector<Vector>& vectors, int max_iterations)
             changed = changed || j != cluster[i];
             cluster[i] = j;
         }
-        if (!changed) return;
+        if (!changed) break;
         std::vector<int64_t> sizes(k_, 0);
         for (int j : cluster) sizes[j]++;
         for (int j = 0; j < k_; j++) {
@@ -180,14 +196,16 @@ void TextClusters::lloyd(const std::vector<Vector>& vectors, int max_iterations)
         std::vector<double> sums(size_t(k_) * kDims, 0.0);
         for (int64_t i = 0; i < n; i++)
             for (const auto& [d, x] : vectors[i]) sums[size_t(cluster[i]) * kDims + d] += x;
-        for (int j = 0; j < k_; j++) {
-            double norm = 0;
-            for (uint32_t d = 0; d < kDims; d++) norm += sums[size_t(j) * kDims + d] * sums[size_t(j) * kDims + d];
-            double scale = norm > 0 ? 1 / std::sqrt(norm) : 0;
-            for (uint32_t d = 0; d < kDims; d++)
-                centroids_[size_t(j) * kDims + d] = static_cast<float>(sums[size_t(j) * kDims + d] * scale);
-        }
+        for (int j = 0; j < k_; j++) set_mean_direction(sums.data() + size_t(j) * kDims, j);
     }
+    double objective = 0;
+#pragma omp parallel for schedule(dynamic, 64) reduction(+ : objective)
+    for (int64_t i = 0; i < n; i++) {
+        float s = 0;
+        nearest(vectors[i], &s);
+        objective += s;
+    }
+    return objective;
 }
 
 }  // namespace diloco

@@ -14,10 +14,11 @@ public:
     static constexpr uint32_t kDims = 1 << 12;
     using Vector = std::vector<std::pair<uint32_t, float>>;  // sparse: (dimension, value)
 
-    // k centroids fitted on docs (idf from them too), a pure function of docs, k and seed.
-    // Every cluster keeps at least one of the documents; k must not exceed docs.size().
+    // k centroids fitted on docs (idf from them too), a pure function of the arguments: the
+    // best (highest total cosine) of `restarts` runs of k-means++ seeding and Lloyd iterations.
+    // No cluster is left empty while fitting; k must not exceed docs.size().
     static TextClusters fit(const std::vector<std::string_view>& docs, int k, uint64_t seed,
-                            int max_iterations = 20);
+                            int restarts = 8, int max_iterations = 30);
     // The cluster with the nearest centroid (largest cosine); the lowest index on ties, so a
     // document without words goes to cluster 0.
     int assign(std::string_view doc) const;
@@ -30,7 +31,8 @@ public:
 private:
     Vector tfidf(const Vector& counts) const;
     int nearest(const Vector& v, float* similarity = nullptr) const;
-    void lloyd(const std::vector<Vector>& vectors, int max_iterations);
+    double lloyd(const std::vector<Vector>& vectors, int max_iterations);
+    void set_mean_direction(const double* sum, int j);
     int k_ = 0;
     std::vector<float> idf_;        // kDims
     std::vector<float> centroids_;  // k x kDims, unit length

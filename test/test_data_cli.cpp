@@ -109,9 +109,9 @@ TEST_CASE("tokenizer train writes files that encode and decode", "[data][cli]") 
     test::write_text(dir.file("ids"), r.out);
     CHECK(run_diloco("tokenizer decode --tokenizer " + dir.file("tok"), dir.file("ids")).out ==
           "the island model learns \xff\xfe bytes");
-    check_one_line_error(run_diloco("tokenizer train --vocab 100 --out " + dir.file("t2") + " " +
-                                    dir.file("texts")),
-                         "--vocab must be at least 257");
+    check_one_line_error(
+        run_diloco("tokenizer train --vocab 100 --out " + dir.file("t2") + " " + dir.file("texts")),
+        "--vocab must be at least 257");
 }
 
 TEST_CASE("prepare: the C4 sample with one island equals the reference ids", "[data][cli]") {
@@ -157,7 +157,8 @@ TEST_CASE("prepare: C4 for 4 islands, cluster split, then train", "[data][cli]")
 TEST_CASE("prepare: errors are one line naming the file", "[data][cli]") {
     TempDir dir;
     test::small_tokenizer(dir.file("tok"));
-    std::string lines = test::jsonl({test::synthetic_text(100000, 1), test::synthetic_text(100000, 2)});
+    std::string lines =
+        test::jsonl({test::synthetic_text(100000, 1), test::synthetic_text(100000, 2)});
     test::write_gz(dir.file("good.jsonl.gz"), lines);
     std::string gz = read_file(dir.file("good.jsonl.gz"));
     for (size_t i = gz.size() / 2; i < gz.size() / 2 + 32; i++) gz[i] ^= 0x33;
@@ -180,12 +181,15 @@ TEST_CASE("prepare: errors are one line naming the file", "[data][cli]") {
 TEST_CASE("train on prepared tokens, then generate through the saved tokenizer", "[data][cli]") {
     TempDir dir;
     std::string data = prepare_small(dir, 1);
-    auto t = run_diloco("train --data " + data + " --steps 2 --batch 2 --seq 16 --val-batches 1 "
-                        "--warmup 1 --save " + dir.file("ck"));
+    auto t = run_diloco("train --data " + data +
+                        " --steps 2 --batch 2 --seq 16 --val-batches 1 "
+                        "--warmup 1 --save " +
+                        dir.file("ck"));
     INFO(t.err);
     REQUIRE(t.exit_code == 0);
     CHECK(std::filesystem::exists(dir.file("ck/encoder.json")));
-    auto g = run_diloco("generate --checkpoint " + dir.file("ck") + " --prompt 'the island' "
+    auto g = run_diloco("generate --checkpoint " + dir.file("ck") +
+                        " --prompt 'the island' "
                         "--tokens 5");
     INFO(g.err);
     CHECK(g.exit_code == 0);
@@ -198,14 +202,16 @@ TEST_CASE("train on prepared tokens, then generate through the saved tokenizer",
 TEST_CASE("train diloco on the islands of a prepared set under mpirun", "[data][cli][mpi]") {
     TempDir dir;
     std::string data = prepare_small(dir, 2);
-    auto r = test::run_mpi(2, "train --data " + data + " --mode diloco --islands 2 "
-                              "--inner-steps 2 --steps 4 --batch 2 --seq 16 --val-batches 1 "
-                              "--warmup 1");
+    auto r = test::run_mpi(2, "train --data " + data +
+                                  " --mode diloco --islands 2 "
+                                  "--inner-steps 2 --steps 4 --batch 2 --seq 16 --val-batches 1 "
+                                  "--warmup 1");
     INFO(r.err);
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.out, Contains("island 0 of 2 (iid split)"));
-    auto bad = test::run_mpi(2, "train --data " + prepare_small(dir, 3) + " --mode diloco "
-                                "--islands 2 --inner-steps 2 --steps 4 --batch 2 --seq 16");
+    auto bad = test::run_mpi(2, "train --data " + prepare_small(dir, 3) +
+                                    " --mode diloco "
+                                    "--islands 2 --inner-steps 2 --steps 4 --batch 2 --seq 16");
     CHECK(bad.exit_code != 0);
     CHECK_THAT(bad.err, Contains("prepared for 3 islands"));
 }

@@ -179,7 +179,8 @@ TEST_CASE("loader: clear errors for short or inconsistent data", "[data]") {
     Manifest m = read_manifest(path);
     m.train[1].tokens = 5;
     write_manifest(m);
-    CHECK_THROWS_WITH(open(path, 1, 2), Contains("lists 5 training tokens, but its shards hold 801"));
+    CHECK_THROWS_WITH(open(path, 1, 2),
+                      Contains("lists 5 training tokens, but its shards hold 801"));
     CHECK_THROWS_WITH(open(dir.file("none"), 0, 1), Contains("none: not found"));
     test::write_text(dir.file("manifest.json"), "{\"format\": \"diloco-shards\"}");
     CHECK_THROWS_WITH(open(dir.path(), 0, 1), Contains("manifest.json: bad manifest"));

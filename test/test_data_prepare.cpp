@@ -32,7 +32,9 @@ struct Fixture {
         o.out = dir.file("out");
         return o;
     }
-    Manifest run(const PrepareOptions& o) { return prepare(o, [](const PrepareProgress&) {}).manifest; }
+    Manifest run(const PrepareOptions& o) {
+        return prepare(o, [](const PrepareProgress&) {}).manifest;
+    }
     std::vector<std::string> docs(const Manifest& m, const ShardSet& s) {
         return test::split_documents(m, s, tok);
     }
@@ -40,8 +42,8 @@ struct Fixture {
 
 std::vector<std::string> numbered_docs(int n) {
     std::vector<std::string> docs;
-    for (int i = 0; i < n; i++) docs.push_back("document " + std::to_string(i) + " " +
-                                               test::synthetic_text(50 + 7 * i, i));
+    for (int i = 0; i < n; i++)
+        docs.push_back("document " + std::to_string(i) + " " + test::synthetic_text(50 + 7 * i, i));
     return docs;
 }
 
@@ -63,8 +65,7 @@ std::vector<std::string> topic_docs(int per_topic, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("iid: validation by document, the rest dealt round-robin, fixed-size shards",
-          "[data]") {
+TEST_CASE("iid: validation by document, the rest dealt round-robin, fixed-size shards", "[data]") {
     Fixture f;
     std::vector<std::string> all = numbered_docs(23);
     PrepareOptions o = f.options(all);
@@ -105,16 +106,17 @@ TEST_CASE("a validation fraction takes the first document and one in every 1/F",
 
 TEST_CASE("domain: every site lands on exactly one island", "[data]") {
     Fixture f;
-    std::vector<std::string> hosts = {"a.com", "b.org", "c.net", "d.io", "e.dev", "f.co",
-                                      "g.uk", "h.de"};
+    std::vector<std::string> hosts = {"a.com", "b.org", "c.net", "d.io",
+                                      "e.dev", "f.co",  "g.uk",  "h.de"};
     std::vector<std::string> texts, urls;
     Rng rng(3, 0);
     for (int i = 0; i < 60; i++) {
         std::string host = hosts[rng.below(hosts.size())];
         texts.push_back(std::to_string(i) + " from " + host);
         // The same site under other spellings: www., upper case, a port.
-        urls.push_back(i % 3 == 0 ? "https://www." + host + "/p" + std::to_string(i)
-                       : i % 3 == 1 ? "http://" + host + ":80/" : "HTTPS://" + host);
+        urls.push_back(i % 3 == 0   ? "https://www." + host + "/p" + std::to_string(i)
+                       : i % 3 == 1 ? "http://" + host + ":80/"
+                                    : "HTTPS://" + host);
     }
     PrepareOptions o = f.options(texts, urls);
     o.islands = 3;
@@ -175,7 +177,8 @@ TEST_CASE("text clusters: a pure function of documents, k and seed", "[data]") {
     std::set<int> used;
     for (const std::string& d : docs) {
         CHECK(a.assign(d) == b.assign(d));
-        CHECK(a.assign(d) == a.assign(docs[std::stoi(d.substr(4)) % 3]));  // same topic, same cluster
+        CHECK(a.assign(d) ==
+              a.assign(docs[std::stoi(d.substr(4)) % 3]));  // same topic, same cluster
         used.insert(a.assign(d));
     }
     CHECK(used.size() == 3);

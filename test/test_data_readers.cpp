@@ -49,7 +49,8 @@ TEST_CASE("text files are documents; directories are read recursively in order",
                                                   "sea", "zipped text"});
     CHECK(docs[1].file == dir.file("d/b.txt"));
     CHECK(docs[1].line == 0);
-    CHECK_THROWS_WITH(expand_inputs({dir.file("nothing")}), Contains("nothing") && Contains("not found"));
+    CHECK_THROWS_WITH(expand_inputs({dir.file("nothing")}),
+                      Contains("nothing") && Contains("not found"));
 }
 
 TEST_CASE("JSON lines, gzipped or not, give the chosen field and the url", "[data]") {
@@ -67,7 +68,8 @@ TEST_CASE("JSON lines, gzipped or not, give the chosen field and the url", "[dat
         CHECK(stats.documents == 3);
         CHECK(stats.malformed == 0);
     }
-    test::write_text(dir.file("c.jsonl"), R"({"body": "other field"})" "\n");
+    test::write_text(dir.file("c.jsonl"), R"({"body": "other field"})"
+                                          "\n");
     CHECK(texts(read_docs({dir.file("c.jsonl")}, true, nullptr, "body")) ==
           std::vector<std::string>{"other field"});
 }
@@ -76,13 +78,14 @@ TEST_CASE("malformed JSON lines are counted, reported by line and skipped; fatal
           "[data]") {
     TempDir dir;
     const std::string path = dir.file("m.jsonl");
-    test::write_text(path, "{\"text\": \"good one\"}\n"
-                           "{\"text\": \"unterminated\n"
-                           "{\"url\": \"no text\"}\n"
-                           "{\"text\": 42}\n"
-                           "{\"text\": \"bad \xff utf-8\"}\n"
-                           "[\"not an object\"]\n"
-                           "{\"text\": \"good two\"}");  // no final newline
+    test::write_text(path,
+                     "{\"text\": \"good one\"}\n"
+                     "{\"text\": \"unterminated\n"
+                     "{\"url\": \"no text\"}\n"
+                     "{\"text\": 42}\n"
+                     "{\"text\": \"bad \xff utf-8\"}\n"
+                     "[\"not an object\"]\n"
+                     "{\"text\": \"good two\"}");  // no final newline
     ReadStats stats;
     std::vector<Document> docs = read_docs({path}, false, &stats);
     CHECK(texts(docs) == std::vector<std::string>{"good one", "good two"});

@@ -100,7 +100,8 @@ TEST_CASE("damaged shards are clear errors naming file and place", "[data]") {
     }
     SECTION("wrong version") {
         poke(path, 4, 7);
-        CHECK_THROWS_WITH(ShardFile(path), Contains(path) && Contains("unsupported shard version 7"));
+        CHECK_THROWS_WITH(ShardFile(path),
+                          Contains(path) && Contains("unsupported shard version 7"));
     }
     SECTION("truncated payload") {
         std::filesystem::resize_file(path, 1024 + 5);
@@ -109,17 +110,19 @@ TEST_CASE("damaged shards are clear errors naming file and place", "[data]") {
     }
     SECTION("shorter than the header") {
         std::filesystem::resize_file(path, 100);
-        CHECK_THROWS_WITH(ShardFile(path), Contains(path) && Contains("shorter than the 1024-byte"));
+        CHECK_THROWS_WITH(ShardFile(path),
+                          Contains(path) && Contains("shorter than the 1024-byte"));
     }
     SECTION("token id >= vocabulary") {
         write_shard(path, {1, 2, 999, 4}, 1000);
         CHECK_THROWS_WITH(ShardFile(path, 999), Contains("in the header, expected 999"));
         poke(path, 12, 999);  // the header says 999: id 999 at token 2 is out of range
-        CHECK_THROWS_WITH(ShardFile(path), Contains(path) && Contains("token 2 (byte offset 1028)") &&
-                                               Contains("is 999") &&
-                                               Contains("vocabulary size 999"));
+        CHECK_THROWS_WITH(ShardFile(path),
+                          Contains(path) && Contains("token 2 (byte offset 1028)") &&
+                              Contains("is 999") && Contains("vocabulary size 999"));
     }
     SECTION("a missing file") {
-        CHECK_THROWS_WITH(ShardFile(dir.file("none.bin")), Contains("none.bin") && Contains("cannot open"));
+        CHECK_THROWS_WITH(ShardFile(dir.file("none.bin")),
+                          Contains("none.bin") && Contains("cannot open"));
     }
 }

@@ -34,10 +34,11 @@ void show_progress(const PrepareProgress& p) {
     double s = p.seconds > 0 ? p.seconds : 1e-9;
     double done = p.total_input_bytes ? double(p.input_bytes) / p.total_input_bytes : 1.0;
     double eta = done > 0 ? p.seconds * (1 - done) / done : 0;
-    std::fprintf(stderr, "\rprepare %5.1f%% | %s docs | %.0f docs/s | %.1f MB/s | %s tokens | "
-                         "ETA %s   ",
-                 100 * done, thousands(p.documents).c_str(), p.documents / s, p.text_bytes / s / 1e6,
-                 thousands(p.tokens).c_str(), duration(eta).c_str());
+    std::fprintf(stderr,
+                 "\rprepare %5.1f%% | %s docs | %.0f docs/s | %.1f MB/s | %s tokens | "
+                 "ETA %s   ",
+                 100 * done, thousands(p.documents).c_str(), p.documents / s,
+                 p.text_bytes / s / 1e6, thousands(p.tokens).c_str(), duration(eta).c_str());
     std::fflush(stderr);
 }
 
@@ -52,23 +53,32 @@ void print_summary(const PrepareResult& r) {
     }
     uint64_t total = m.val.tokens;
     for (const ShardSet& s : m.train) total += s.tokens;
-    std::printf("diloco prepare: %s documents (%.2f MB) -> %s tokens in %.2f s (%.0f docs/s, "
-                "%.2f MB/s, %d threads); validation %s documents, %s tokens; %d island(s) (%s "
-                "split) %s documents, %s tokens; %zu shards -> %s\n",
-                thousands(r.read.documents).c_str(), r.read.bytes / 1e6, thousands(total).c_str(),
-                r.seconds, r.read.documents / r.seconds, r.read.bytes / 1e6 / r.seconds,
-                r.threads, thousands(m.val.documents).c_str(), thousands(m.val.tokens).c_str(),
-                m.islands, m.split.c_str(), docs.c_str(), tokens.c_str(), shards,
-                m.path().c_str());
+    std::printf(
+        "diloco prepare: %s documents (%.2f MB) -> %s tokens in %.2f s (%.0f docs/s, "
+        "%.2f MB/s, %d threads); validation %s documents, %s tokens; %d island(s) (%s "
+        "split) %s documents, %s tokens; %zu shards -> %s\n",
+        thousands(r.read.documents).c_str(), r.read.bytes / 1e6, thousands(total).c_str(),
+        r.seconds, r.read.documents / r.seconds, r.read.bytes / 1e6 / r.seconds, r.threads,
+        thousands(m.val.documents).c_str(), thousands(m.val.tokens).c_str(), m.islands,
+        m.split.c_str(), docs.c_str(), tokens.c_str(), shards, m.path().c_str());
 }
 
 void run_prepare(PrepareArgs& a) {
     a.o.split = parse_split(a.split);
     const bool bar = ::isatty(::fileno(stderr));
-    PrepareResult r = prepare(a.o, [bar](const PrepareProgress& p) {
-        if (bar) show_progress(p);
-    });
-    if (bar) std::fputc('\n', stderr);
+    auto end_bar = [bar] {
+        if (bar) std::fputc('\n', stderr);  // an error message then starts on its own line
+    };
+    PrepareResult r;
+    try {
+        r = prepare(a.o, [bar](const PrepareProgress& p) {
+            if (bar) show_progress(p);
+        });
+    } catch (...) {
+        end_bar();
+        throw;
+    }
+    end_bar();
     report_malformed(r.read);
     print_summary(r);
 }
@@ -86,12 +96,14 @@ void add_prepare_command(CLI::App& app) {
         ->required();
     cmd->add_option("--islands", o.islands, "islands to deal training documents to")
         ->capture_default_str();
-    cmd->add_option("--split", a->split, "iid (round robin), domain (by URL host) or cluster "
-                                          "(k-means over tf-idf)")
+    cmd->add_option("--split", a->split,
+                    "iid (round robin), domain (by URL host) or cluster "
+                    "(k-means over tf-idf)")
         ->capture_default_str();
-    auto docs = cmd->add_option("--val-docs", o.val_docs, "validation documents");
+    auto docs = cmd->add_option("--val-docs", o.val_docs, "validation documents (the first ones)")
+                    ->check(CLI::NonNegativeNumber);
     cmd->add_option("--val-fraction", o.val_fraction,
-                    "fraction of the documents for validation (at least one)")
+                    "validation documents: the first, then one in every 1/F")
         ->capture_default_str()
         ->excludes(docs);
     cmd->add_option("--shard-tokens", o.shard_tokens, "tokens per shard file")

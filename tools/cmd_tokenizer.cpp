@@ -1,7 +1,5 @@
 // `diloco tokenizer`: encode (stdin text -> ids), decode (ids -> bytes) and train (a byte-level
 // BPE from text or JSON lines, written as encoder.json + vocab.bpe).
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -86,11 +84,12 @@ void run_train(const TokenizerOptions& o) {
     Tokenizer tok = train_bpe(text, o.vocab);
     tok.save_gpt2(o.out);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("diloco tokenizer train: %s tokens (%s merges) from %s documents, %.2f MB, in "
-                "%.1f s -> %s/encoder.json, %s/vocab.bpe\n",
-                thousands(tok.vocab_size()).c_str(), thousands(tok.merges().size()).c_str(),
-                thousands(reader.stats().documents).c_str(), text.size() / 1e6, s, o.out.c_str(),
-                o.out.c_str());
+    std::printf(
+        "diloco tokenizer train: %s tokens (%s merges) from %s documents, %.2f MB, in "
+        "%.1f s -> %s/encoder.json, %s/vocab.bpe\n",
+        thousands(tok.vocab_size()).c_str(), thousands(tok.merges().size()).c_str(),
+        thousands(reader.stats().documents).c_str(), text.size() / 1e6, s, o.out.c_str(),
+        o.out.c_str());
 }
 
 void add_reader_options(CLI::App& cmd, TokenizerOptions& o) {
@@ -107,8 +106,9 @@ void add_tokenizer_command(CLI::App& app) {
     auto o = std::make_shared<TokenizerOptions>();
     CLI::App* cmd = app.add_subcommand("tokenizer", "encode, decode or train a byte-level BPE");
     cmd->require_subcommand(1);
-    const char* path_help = "a directory with encoder.json + vocab.bpe or tokenizer.json, or one "
-                            "of those files";
+    const char* path_help =
+        "a directory with encoder.json + vocab.bpe or tokenizer.json, or one "
+        "of those files";
 
     CLI::App* encode = cmd->add_subcommand("encode", "stdin text -> space-separated ids");
     encode->add_option("--tokenizer", o->tokenizer, path_help)->required();

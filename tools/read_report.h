@@ -9,7 +9,8 @@
 namespace diloco {
 
 inline void report_malformed(const ReadStats& stats) {
-    for (const std::string& m : stats.messages) std::fprintf(stderr, "diloco: warning: %s\n", m.c_str());
+    for (const std::string& m : stats.messages)
+        std::fprintf(stderr, "diloco: warning: %s\n", m.c_str());
     if (stats.malformed > stats.messages.size())
         std::fprintf(stderr, "diloco: warning: ... and %llu more malformed lines skipped\n",
                      static_cast<unsigned long long>(stats.malformed - stats.messages.size()));
