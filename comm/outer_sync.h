@@ -1,11 +1,13 @@
 // The cross-island reduction of DiLoCo: a weighted mean of one fp32 vector per island, sharded
-// so that rank r of every island reduces slice r, with a leader-only path for unequal islands.
+// so that rank r of every island reduces slice r, on the wire in any codec, summed in fp32+.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "comm/codec.h"
 #include "comm/topology.h"
 
 namespace diloco {
@@ -13,8 +15,9 @@ namespace diloco {
 struct SyncStats {
     uint64_t bytes_sent = 0;      // by this rank to other islands, as passed to MPI
     uint64_t bytes_received = 0;  // by this rank from other islands
-    double seconds = 0;           // in the sync, waiting included
-    double wait_seconds = 0;      // of which waiting for the other islands to arrive
+    double seconds = 0;           // the sync's duration, from first message to result
+    double wait_seconds = 0;      // of which training stood still waiting for it
+    void add(const SyncStats& other);
 };
 
 // What each island says about itself at a sync: its weight (0: absent) and a note (its loss).
@@ -23,26 +26,40 @@ struct IslandNote {
     double loss = 0;
 };
 
+// How a vector travels: the codec, and optionally the codec's error fed back into the next
+// round, on both of its encodings: the island's (residual) and the sub-slice owner's, of the
+// mean (owner_residual). Both are vectors aligned with the data, kept by the caller.
+struct WireFormat {
+    Codec codec = Codec::fp32;
+    float* residual = nullptr;
+    float* owner_residual = nullptr;
+};
+
 class OuterSync {
 public:
-    explicit OuterSync(IslandComms& comms) : comms_(comms) {}
+    // Collective over the world: the sync gets its own duplicate of the island communicator,
+    // so that it may run on another thread while training averages gradients on the island's.
+    explicit OuterSync(IslandComms& comms);
 
     // Replaces x (n floats, the same on every rank of an island) by sum_i w_i x_i / sum_i w_i
-    // over islands, identical on every rank of the world. An island with weight 0 sends no
-    // data and receives the result. notes gets every island's note. Returns sum_i w_i (0: x is
-    // left unchanged).
+    // over islands, identical on every rank of the world. Each island's x is encoded once per
+    // destination; the owner of a sub-slice decodes, sums in double and encodes the result once
+    // for the gather, which every rank (the owner too) decodes. An island with weight 0 sends
+    // no data and receives the result. A non-finite value is an Error naming the island.
+    // notes gets every island's note. Returns sum_i w_i (0: x is left unchanged).
     double weighted_mean(float* x, size_t n, IslandNote mine, std::vector<IslandNote>& notes,
-                         SyncStats& stats);
+                         SyncStats& stats, WireFormat wire = {});
 
 private:
     double reduce_slice(Comm& across, float* slice, size_t n, IslandNote mine,
-                        std::vector<IslandNote>& notes, SyncStats& stats);
+                        std::vector<IslandNote>& notes, SyncStats& stats, WireFormat wire);
     IslandComms& comms_;
+    std::unique_ptr<Comm> island_;
 };
 
-// Bytes that island `island` of k sends to the others in one weighted_mean of n fp32 values
+// Bytes that island `island` of k sends to the others in one weighted_mean of n values
 // when every island takes part and is split into `shards` ranks (1 on the leader path):
-// about 2 (k - 1) / k of the vector, as a ring all-reduce, plus the weights.
-uint64_t island_bytes_sent(size_t n, int k, int shards, int island);
+// about 2 (k - 1) / k of the encoded vector, as a ring all-reduce, plus the notes.
+uint64_t island_bytes_sent(size_t n, int k, int shards, int island, Codec codec = Codec::fp32);
 
 }  // namespace diloco

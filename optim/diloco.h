@@ -1,9 +1,12 @@
 // The DiLoCo loop, where islands meet optimizers: inner steps data parallel inside an island,
-// and every H steps the islands' weighted mean and an outer step on the global parameters.
+// and every H steps the islands' weighted mean and an outer step on the global parameters,
+// whole or (Streaming DiLoCo) one fragment of layers at a time, blocking or overlapped.
 // The baselines share it: `local` (islands never talk) and `ddp` (every rank, every step).
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <map>
 #include <string>
 #include <utility>
@@ -13,6 +16,7 @@
 #include "comm/topology.h"
 #include "optim/inner.h"
 #include "optim/outer.h"
+#include "util/safetensors.h"
 
 namespace diloco {
 
@@ -28,47 +32,93 @@ struct DilocoConfig {
     double drop_prob = 0;           // each island misses each outer sync with this probability
     std::string island_schedule;    // "FROM-TO:I+J+...,..." outer steps (1-based) -> islands
     uint64_t seed = 1337;
+    Codec codec = Codec::fp32;      // of the outer gradient on the wire
+    bool error_feedback = false;    // add what the codec lost to the next outer gradient
+    double prune = 0;               // fraction of each tensor's outer gradient zeroed
+    int fragments = 1;              // F: groups of layers syncing at staggered steps
+    int overlap = 0;                // TAU: inner steps a fragment's sync runs behind training
+    float merge_alpha = 0;          // local weight when a late global fragment is merged
 };
+
+// Checks the streaming and codec options against H and the model's layers.
+void validate(const DilocoConfig& config, int layers);
 
 // Which islands take part in outer step `outer_step` (1-based): the schedule, then drop-out.
 std::vector<bool> islands_present(const DilocoConfig& config, int islands, int outer_step);
 
+// The F fragments of Streaming DiLoCo as ranges of the flat buffer: contiguous groups of
+// layers, the embeddings with the first and the final LayerNorm with the last, so that every
+// parameter lies in exactly one fragment.
+std::vector<std::pair<size_t, size_t>> fragment_ranges(const ParamLayout& layout, int fragments);
+
 struct OuterReport {
-    int outer_step = 0;
-    std::vector<double> island_loss;  // mean training loss of each island over the round
+    int fragment = 0;
+    int outer_step = 0;               // this fragment's sync count, 1-based
+    std::vector<double> island_loss;  // mean training loss of each island since its last sync
     std::vector<bool> present;
     double total_weight = 0;
-    SyncStats sync;                   // this rank's traffic in this outer step
+    SyncStats sync;                   // this rank's traffic in this sync
 };
 
 class DilocoLoop {
 public:
     // The inner trainer must hold this rank's starting parameters; they become the global ones.
     DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConfig& config);
+    ~DilocoLoop();
     // Averages the gradients over the island's ranks where they lie (NCCL on GPUs), in place of
     // the host copy and the island's MPI communicator.
     void set_island_average(GradReducer average) { island_average_ = std::move(average); }
 
     StepResult inner_step();
-    bool outer_due() const;
-    OuterReport outer_step();
-    int outer_steps_taken() const { return outer_steps_; }
+    // After an inner step: starts the fragment syncs due now and merges those whose overlap has
+    // run out (all of them when `drain`, at the end of a run). Returns the outer steps merged.
+    std::vector<OuterReport> sync_due(bool drain);
+    // The step closes a round of H inner steps (diloco mode): every fragment has synced once
+    // since the last round.
+    bool round_end() const;
+    int fragments() const { return config_.fragments; }
 
-    // Validation loss of the model this rank holds, the batches split over `comm`'s ranks.
+    // Validation loss of the global model (diloco) or the model this rank holds, the batches
+    // split over `comm`'s ranks.
     double evaluate(Comm& comm, int max_batches);
+    // The global parameters: identical on every rank of the world after each outer step.
+    std::vector<float> global_params();
 
-    // Traffic of this rank across islands so far (ddp: every step; diloco: outer steps).
+    // Traffic of this rank across islands so far (ddp: every step; diloco: outer steps), and
+    // the time training stood still waiting for it.
     const SyncStats& traffic() const { return traffic_; }
 
-    // Checkpoints at outer-step boundaries: dir/ holds the global model and the outer state,
-    // dir/island-I/ each island's AdamW state and data position (written by its leader).
+    // Checkpoints at outer-step boundaries with no sync in flight: dir/ holds the global model
+    // and the outer state, dir/island-I/ each island's AdamW state and data position (written
+    // by its leader).
     void save(const std::string& dir);
     // Restores a checkpoint saved with any number of islands: islands that existed keep their
     // state, new ones start from the global parameters with fresh moments and data.
     void resume(const std::string& dir);
 
 private:
+    struct Fragment {
+        OuterRange range;       // range.step: outer optimizer steps taken
+        int offset = 0;         // its syncs follow inner steps t with t % H == offset
+        int syncs = 0;          // started
+        int steps = 0;          // inner steps since its last sync
+        double loss = 0;        // their summed training loss
+    };
+    struct PendingSync {
+        int fragment = 0;
+        int merge_after = 0;         // inner step after which the result is merged
+        bool sends_delta = false;    // payload: outer gradient, else parameters
+        std::vector<float> payload;  // becomes the islands' mean
+        OuterReport report;
+        std::future<void> done;
+    };
     void reduce_gradients(void* grads, size_t n);
+    void start_sync(int f);
+    OuterReport merge(PendingSync& sync);
+    void prune_per_tensor(float* delta, size_t begin, size_t end);
+    std::string join_fragments(int (*field)(const Fragment&)) const;
+    void resume_fragments(const SafetensorsFile& outer);
+    std::string residual_file(const std::string& dir) const;
     IslandComms& comms_;
     InnerTrainer& inner_;
     DilocoConfig config_;
@@ -76,9 +126,11 @@ private:
     OuterOptimizer outer_;
     GradReducer island_average_;
     std::vector<float> global_;
-    int outer_steps_ = 0;
-    double round_loss_ = 0;
-    int round_steps_ = 0;
+    // Error feedback: what the codec has not yet delivered, of this island's outer gradients
+    // and of the means this rank encodes as a sub-slice owner.
+    std::vector<float> residual_, owner_residual_;
+    std::vector<Fragment> fragments_;
+    std::deque<PendingSync> pending_;
     SyncStats traffic_;
     std::map<int, uint64_t> known_positions_;  // data positions of every island ever saved
 };

@@ -22,37 +22,40 @@ OuterOptimizer::OuterOptimizer(const OuterOptConfig& config, size_t n)
     validate(config);
 }
 
-void OuterOptimizer::step(std::vector<float>& global, const std::vector<float>& mean) {
-    require(global.size() == mean.size() && global.size() == m_.size(),
-            "outer step: vector sizes differ");
-    steps_++;
+double OuterOptimizer::update(size_t i, double delta, int step) {
     const double lr = config_.lr, mu = config_.momentum;
-    const double bias1 = 1 - std::pow(mu, steps_), bias2 = 1 - std::pow(config_.beta2, steps_);
-    for (size_t i = 0; i < global.size(); i++) {
-        const double delta = double(global[i]) - double(mean[i]);
-        double update;
-        if (config_.name == "adam") {
-            m_[i] = static_cast<float>(mu * m_[i] + (1 - mu) * delta);
-            v_[i] = static_cast<float>(config_.beta2 * v_[i] + (1 - config_.beta2) * delta * delta);
-            update = lr * (m_[i] / bias1) / (std::sqrt(v_[i] / bias2) + config_.eps);
-        } else {
-            // The update uses the momentum before it is rounded to fp32, so lr 1 and momentum 0
-            // make it exactly delta.
-            const double m = mu * m_[i] + delta;
-            m_[i] = static_cast<float>(m);
-            update = config_.name == "nesterov" ? lr * (delta + mu * m) : lr * m;
-        }
-        global[i] = static_cast<float>(double(mean[i]) + (delta - update));
+    if (config_.name == "adam") {
+        const double bias1 = 1 - std::pow(mu, step), bias2 = 1 - std::pow(config_.beta2, step);
+        m_[i] = static_cast<float>(mu * m_[i] + (1 - mu) * delta);
+        v_[i] = static_cast<float>(config_.beta2 * v_[i] + (1 - config_.beta2) * delta * delta);
+        return lr * (m_[i] / bias1) / (std::sqrt(v_[i] / bias2) + config_.eps);
+    }
+    // The update uses the momentum before it is rounded to fp32, so lr 1 and momentum 0 make
+    // it exactly delta.
+    const double m = mu * m_[i] + delta;
+    m_[i] = static_cast<float>(m);
+    return config_.name == "nesterov" ? lr * (delta + mu * m) : lr * m;
+}
+
+void OuterOptimizer::step_to_mean(float* global, const float* mean, OuterRange r) {
+    require(r.begin <= r.end && r.end <= m_.size() && r.step >= 1, "outer step: bad range");
+    for (size_t j = 0; j < r.end - r.begin; j++) {
+        const double delta = double(global[j]) - double(mean[j]);
+        global[j] = static_cast<float>(double(mean[j]) + (delta - update(r.begin + j, delta, r.step)));
     }
 }
 
-void OuterOptimizer::set_state(const std::vector<float>& m, const std::vector<float>& v,
-                               int steps) {
+void OuterOptimizer::step_by_delta(float* global, const float* delta, OuterRange r) {
+    require(r.begin <= r.end && r.end <= m_.size() && r.step >= 1, "outer step: bad range");
+    for (size_t j = 0; j < r.end - r.begin; j++)
+        global[j] = static_cast<float>(double(global[j]) - update(r.begin + j, delta[j], r.step));
+}
+
+void OuterOptimizer::set_state(const std::vector<float>& m, const std::vector<float>& v) {
     require(m.size() == m_.size() && v.size() == v_.size(),
             "outer optimizer state has the wrong size");
     m_ = m;
     v_ = v;
-    steps_ = steps;
 }
 
 }  // namespace diloco

@@ -1,7 +1,8 @@
 // Outer optimizers of DiLoCo over plain fp32 vectors: Nesterov momentum (the paper's), SGD with
-// heavy-ball momentum, and Adam, each stepping the global parameters toward the islands' mean.
+// heavy-ball momentum, and Adam, each stepping a range of the global parameters.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -15,24 +16,35 @@ struct OuterOptConfig {
     float eps = 1e-8f;              // Adam
 };
 
+// Which part of the parameters an outer step moves, and how many outer steps that part has
+// taken counting this one (Adam's bias correction; fragments of Streaming DiLoCo differ).
+struct OuterRange {
+    size_t begin = 0, end = 0;
+    int step = 1;
+};
+
 class OuterOptimizer {
 public:
     OuterOptimizer(const OuterOptConfig& config, size_t n);
 
-    // One outer step. The outer gradient is delta = global - mean (mean: the islands' weighted
-    // mean parameters); global becomes mean + (delta - update), which is global - update in
-    // exact arithmetic and exactly the mean when the update equals delta (lr 1, momentum 0).
-    void step(std::vector<float>& global, const std::vector<float>& mean);
+    // One outer step from the islands' weighted mean parameters: the outer gradient is
+    // delta = global - mean, and global becomes mean + (delta - update), which is global - update
+    // in exact arithmetic and exactly the mean when the update equals delta (lr 1, momentum 0).
+    // global and mean point at the range's first element (the outer state is indexed by the
+    // range, which is all that changes).
+    void step_to_mean(float* global, const float* mean, OuterRange range);
+    // One outer step from the islands' mean outer gradient (delta = global - local, as lossy
+    // codecs send it, pointing at the range's first element): global becomes global - update.
+    void step_by_delta(float* global, const float* delta, OuterRange range);
 
-    int steps_taken() const { return steps_; }
     const std::vector<float>& moment1() const { return m_; }
     const std::vector<float>& moment2() const { return v_; }
-    void set_state(const std::vector<float>& m, const std::vector<float>& v, int steps);
+    void set_state(const std::vector<float>& m, const std::vector<float>& v);
 
 private:
+    double update(size_t i, double delta, int step);
     OuterOptConfig config_;
     std::vector<float> m_, v_;
-    int steps_ = 0;
 };
 
 // Checks the name and ranges; an Error says which option is wrong.

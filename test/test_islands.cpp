@@ -9,45 +9,15 @@
 #include "comm/outer_sync.h"
 #include "model/checkpoint.h"
 #include "test/helpers.h"
+#include "test/island_runs.h"
 
+using namespace diloco::test::islands;
 using diloco::test::CliResult;
 using diloco::test::run_diloco;
 using diloco::test::run_mpi;
 using diloco::test::TempDir;
 
 namespace {
-
-const char* kRun = " --batch 2 --seq 16 --val-batches 2 --warmup 2 --lr 2e-3";
-const char* kMean = " --outer-opt sgd --outer-lr 1 --outer-momentum 0";
-
-std::vector<nlohmann::json> records(const std::string& path) {
-    std::vector<nlohmann::json> out;
-    std::istringstream lines(diloco::test::read_text(path));
-    for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
-    return out;
-}
-
-std::vector<double> losses(const std::string& path) {
-    std::vector<double> out;
-    for (const auto& r : records(path)) out.push_back(r.at("loss").get<double>());
-    return out;
-}
-
-std::vector<float> params(const std::string& dir) { return diloco::load_model(dir).params; }
-
-size_t params_count_of_tiny() {
-    return diloco::build_layout(diloco::preset_config("tiny", 256)).total;
-}
-
-std::string corpus(const TempDir& dir) {
-    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(60000, 11));
-    return " --data " + dir.file("d.txt");
-}
-
-void require_ok(const CliResult& r) {
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-}
 
 // sum_i (w_i / W) x_i accumulated in double in island order, as the outer sync does.
 std::vector<float> weighted_mean(const std::vector<std::vector<float>>& xs,

@@ -1,6 +1,7 @@
 // `diloco train`: parses the run's options (flags or a TOML --config), wires topology, data,
 // model, inner trainer and DiLoCo loop, and prints step lines, JSON metrics and checkpoints.
 // Under mpirun every rank runs this; rank 0 alone prints and logs.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -56,6 +57,12 @@ struct TrainOptions {
     bool weight_by_tokens = false;
     std::string island_schedule;
     double drop_prob = 0;
+    std::string outer_codec = "fp32";
+    bool error_feedback = false;
+    double outer_prune = 0;
+    int fragments = 1;
+    int overlap = 0;
+    float merge_alpha = 0;
 };
 
 void check_options(const TrainOptions& o, Mode mode) {
@@ -77,6 +84,8 @@ void check_options(const TrainOptions& o, Mode mode) {
     boundary(o.steps, "--steps");
     boundary(o.stop_at, "--stop-at");
     boundary(o.save_every, "--save-every");
+    require(o.overlap == 0 || (o.save_every == 0 && o.stop_at == 0),
+            "--save-every and --stop-at need every sync merged: not with --overlap > 0");
 }
 
 InnerConfig inner_config(const TrainOptions& o, Mode mode, const Topology& t) {
@@ -108,6 +117,12 @@ DilocoConfig diloco_config(const TrainOptions& o, Mode mode) {
     d.drop_prob = o.drop_prob;
     d.island_schedule = o.island_schedule;
     d.seed = o.seed;
+    d.codec = parse_codec(o.outer_codec);
+    d.error_feedback = o.error_feedback;
+    d.prune = o.outer_prune;
+    d.fragments = o.fragments;
+    d.overlap = o.overlap;
+    d.merge_alpha = o.merge_alpha;
     return d;
 }
 
@@ -182,12 +197,12 @@ void connect_island(Run& run) {
     run.loop->set_island_average(std::move(average));
 }
 
-// DiLoCo holds the global model only right after an outer step: it evaluates at the outer step
-// that reaches or follows each multiple of --eval-every (every outer step when it is <= H).
-bool eval_due(Mode mode, bool outer, int step, const TrainOptions& o) {
+// DiLoCo evaluates its global model at the end of the round of H steps that reaches or
+// follows each multiple of --eval-every (every round when it is <= H).
+bool eval_due(Mode mode, bool round_end, int step, const TrainOptions& o) {
     if (o.eval_every <= 0) return false;
     if (mode != Mode::diloco) return step % o.eval_every == 0;
-    return outer && step % o.eval_every < o.inner_steps;
+    return round_end && step % o.eval_every < o.inner_steps;
 }
 
 // Validation of what this rank's islands hold: the global model in ddp and diloco, each
@@ -213,11 +228,11 @@ nlohmann::json traffic_record(Run& run, int step, size_t n_params) {
             {"wait_s", totals[3] / t.world_size}};
 }
 
-// A checksum of the parameters of every rank (instrumentation): after an outer step all of
-// them must be equal, which the metrics let anyone check.
+// A checksum of the global parameters on every rank (instrumentation): after an outer step
+// all of them must be equal, which the metrics let anyone check.
 std::vector<uint32_t> param_checksums(Run& run) {
     const Topology& t = run.comms.topology;
-    std::vector<float> params = run.trainer->model().get_params();
+    std::vector<float> params = run.loop->global_params();
     std::vector<double> sums(t.world_size, 0.0);
     sums[t.world_rank] = fnv1a32(params.data(), params.size() * sizeof(float));
     run.comms.world->allreduce_sum(sums.data(), sums.size());
@@ -236,6 +251,37 @@ void print_header(Run& run, const TrainOptions& o) {
                 run.nccl ? ", island gradients over NCCL" : "");
 }
 
+// Compute utilisation per round of H inner steps: compute time over wall time, evaluation and
+// checkpoints left out of both.
+class RoundClock {
+public:
+    void add_compute(double seconds) { compute_ += seconds; }
+    void pause() { paused_at_ = now(); }
+    void resume() { start_ += now() - paused_at_; }
+    // Utilisation since the last call, which starts the next round.
+    double utilisation() {
+        const double wall = now() - start_, u = wall > 0 ? compute_ / wall : 1.0;
+        start_ = now();
+        compute_ = 0;
+        return u;
+    }
+
+private:
+    static double now() {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    double start_ = now(), paused_at_ = 0, compute_ = 0;
+};
+
+void add_outer_report(Run& run, const OuterReport& rep, nlohmann::json& rec) {
+    if (run.mode == Mode::diloco && run.loop->fragments() > 1) rec["fragment"] = rep.fragment;
+    rec["outer_step"] = rep.outer_step;
+    rec["island_loss"] = rep.island_loss;
+    rec["islands_present"] = rep.present;
+    rec["param_checksums"] = param_checksums(run);
+}
+
 void train_loop(Run& run, const TrainOptions& o) {
     const Topology& t = run.comms.topology;
     const bool lead = t.world_rank == 0;
@@ -245,9 +291,11 @@ void train_loop(Run& run, const TrainOptions& o) {
     const size_t tokens_per_step = size_t(o.batch) * o.seq * t.world_size;
     const size_t n_params = run.trainer->model().num_params();
     double compute_s = 0;
+    RoundClock clock;
     while (run.trainer->steps_taken() < last) {
         StepResult r = run.loop->inner_step();
         compute_s += r.ms / 1000;
+        clock.add_compute(r.ms / 1000);
         nlohmann::json rec = {{"step", r.step},         {"tokens", r.step * tokens_per_step},
                               {"loss", r.loss},         {"lr", r.lr},
                               {"grad_norm", r.grad_norm}, {"ms", r.ms}};
@@ -255,15 +303,12 @@ void train_loop(Run& run, const TrainOptions& o) {
             std::printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | %.1f ms\n",
                         r.step, o.steps, r.loss, r.lr, r.grad_norm,
                         tokens_per_step / (r.ms / 1000.0), r.ms);
-        bool outer = run.loop->outer_due();
-        if (outer) {
-            OuterReport rep = run.loop->outer_step();
-            rec["outer_step"] = rep.outer_step;
-            rec["island_loss"] = rep.island_loss;
-            rec["islands_present"] = rep.present;
-            rec["param_checksums"] = param_checksums(run);
-        }
-        bool eval_now = r.step == last || eval_due(run.mode, outer, r.step, o);
+        for (const OuterReport& rep : run.loop->sync_due(r.step == last))
+            add_outer_report(run, rep, rec);
+        const bool round = run.loop->round_end();
+        if (round) rec["utilisation"] = clock.utilisation();
+        clock.pause();
+        bool eval_now = r.step == last || eval_due(run.mode, round, r.step, o);
         if (eval_now) {
             double val = evaluate(run, o.val_batches);
             rec["val_loss"] = val;
@@ -279,6 +324,7 @@ void train_loop(Run& run, const TrainOptions& o) {
         if (lead) std::fflush(stdout);
         bool save_now = r.step == last || (o.save_every > 0 && r.step % o.save_every == 0);
         if (!o.save.empty() && save_now) run.loop->save(o.save);
+        clock.resume();
     }
 }
 
@@ -355,6 +401,23 @@ void add_train_command(CLI::App& app, Comm& world) {
                     "islands per outer step, e.g. 1-4:0+1,5-8:0+1+2+3 (others: all)");
     cmd->add_option("--drop-prob", o->drop_prob,
                     "probability that an island misses an outer sync (seeded)")
+        ->capture_default_str();
+    cmd->add_option("--outer-codec", o->outer_codec,
+                    "outer gradient on the wire: fp32, bf16, fp16, int8, int4 or e3m0")
+        ->capture_default_str();
+    cmd->add_flag("--error-feedback", o->error_feedback,
+                  "add what the codec lost to the next outer gradient");
+    cmd->add_option("--outer-prune", o->outer_prune,
+                    "zero this fraction of each tensor's outer gradient, smallest first")
+        ->capture_default_str();
+    cmd->add_option("--fragments", o->fragments,
+                    "Streaming DiLoCo: groups of layers syncing at staggered inner steps")
+        ->capture_default_str();
+    cmd->add_option("--overlap", o->overlap,
+                    "inner steps a fragment's sync runs in the background before its merge")
+        ->capture_default_str();
+    cmd->add_option("--merge-alpha", o->merge_alpha,
+                    "weight of the local fragment when merging a late global one")
         ->capture_default_str();
     cmd->callback([o, cmd, &world] {
         apply_config_file(*cmd, o->config);

@@ -1,0 +1,123 @@
+// Tests of Streaming DiLoCo and compressed outer gradients through the CLI: fragments cover the
+// parameters once, F = 1 without overlap is plain DiLoCo bit for bit, overlapped and compressed
+// runs keep every rank's global model identical and count their bytes by the codec's formula.
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "comm/outer_sync.h"
+#include "model/layout.h"
+#include "optim/diloco.h"
+#include "test/island_runs.h"
+
+using namespace diloco::test::islands;
+using diloco::test::run_diloco;
+using diloco::test::run_mpi;
+using diloco::test::TempDir;
+
+namespace {
+
+const char* kTwoIslands = "train --mode diloco --islands 2 --inner-steps 4 --steps 16";
+
+// Outer reports of a run's log: (step, fragment) of each merged sync.
+std::vector<std::pair<int, int>> syncs(const std::string& log) {
+    std::vector<std::pair<int, int>> out;
+    for (const auto& r : records(log))
+        if (r.contains("outer_step"))
+            out.push_back({r.at("step").get<int>(), r.value("fragment", 0)});
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("fragments cover every parameter exactly once", "[streaming]") {
+    for (const char* preset : {"tiny", "gpt2-124m"}) {
+        const diloco::ParamLayout layout =
+            diloco::build_layout(diloco::preset_config(preset, 50257));
+        const int layers = static_cast<int>(layout.blocks.size());
+        for (int f = 1; f <= layers; f++) {
+            auto ranges = diloco::fragment_ranges(layout, f);
+            REQUIRE(ranges.size() == size_t(f));
+            CHECK(ranges.front().first == 0);
+            CHECK(ranges.back().second == layout.total);
+            for (int i = 0; i < f; i++) {
+                CHECK(ranges[i].first < ranges[i].second);
+                if (i > 0) CHECK(ranges[i].first == ranges[i - 1].second);
+            }
+            // Every tensor inside one fragment: none is split between two.
+            for (const auto& tensor : layout.tensors) {
+                int holders = 0;
+                for (const auto& [begin, end] : ranges)
+                    holders += tensor.offset >= begin && tensor.offset + tensor.size <= end;
+                CHECK(holders == 1);
+            }
+        }
+    }
+}
+
+TEST_CASE("one fragment, no overlap, alpha 0 is plain DiLoCo bit for bit", "[streaming]") {
+    TempDir dir;
+    const std::string common = std::string(kTwoIslands) + corpus(dir) + kRun;
+    require_ok(run_mpi(2, common + " --save " + dir.file("plain") + " --log " +
+                              dir.file("plain.jsonl")));
+    require_ok(run_mpi(2, common + " --fragments 1 --overlap 0 --merge-alpha 0 --save " +
+                              dir.file("stream") + " --log " + dir.file("stream.jsonl")));
+    CHECK(losses(dir.file("plain.jsonl")) == losses(dir.file("stream.jsonl")));
+    CHECK(params(dir.file("plain")) == params(dir.file("stream")));
+    // And streaming proper is not: two fragments change the trajectory.
+    require_ok(run_mpi(2, common + " --fragments 2 --save " + dir.file("two")));
+    CHECK(params(dir.file("plain")) != params(dir.file("two")));
+}
+
+TEST_CASE("fragments sync at staggered steps and overlap keeps ranks identical",
+          "[streaming]") {
+    TempDir dir;
+    require_ok(run_mpi(4, std::string(kTwoIslands) + corpus(dir) + kRun +
+                              " --fragments 2 --overlap 1 --merge-alpha 0.5 --log " +
+                              dir.file("s.jsonl")));
+    // H = 4, F = 2: fragment 1 starts at steps 2, 6, 10, 14 and fragment 0 at 4, 8, 12, 16;
+    // each merges one step later, the last at the end of the run.
+    const std::vector<std::pair<int, int>> expected = {{3, 1},  {5, 0},  {7, 1},  {9, 0},
+                                                       {11, 1}, {13, 0}, {15, 1}, {16, 0}};
+    CHECK(syncs(dir.file("s.jsonl")) == expected);
+    for (const auto& r : records(dir.file("s.jsonl"))) {
+        if (!r.contains("param_checksums")) continue;
+        auto sums = r.at("param_checksums");
+        for (const auto& s : sums) CHECK(s == sums[0]);
+    }
+    CHECK(records(dir.file("s.jsonl")).back().at("val_loss").get<double>() < 5.6);
+}
+
+TEST_CASE("compressed outer gradients count the codec's bytes", "[streaming]") {
+    TempDir dir;
+    const size_t n = params_count_of_tiny();
+    for (diloco::Codec codec : {diloco::Codec::bf16, diloco::Codec::int8, diloco::Codec::int4}) {
+        const std::string log = dir.file(std::string(codec_name(codec)) + ".jsonl");
+        require_ok(run_mpi(2, std::string(kTwoIslands) + corpus(dir) + kRun +
+                                  " --error-feedback --outer-prune 0.25 --outer-codec " +
+                                  codec_name(codec) + " --log " + log));
+        auto last = records(log).back();
+        CHECK(last.at("bytes_sent").get<double>() ==
+              4.0 * double(diloco::island_bytes_sent(n, 2, 1, 0, codec) +
+                           diloco::island_bytes_sent(n, 2, 1, 1, codec)));
+        CHECK(last.at("val_loss").get<double>() < 5.6);
+    }
+}
+
+TEST_CASE("bad streaming and codec options are clear errors", "[streaming]") {
+    TempDir dir;
+    const std::string base = "train --mode diloco --inner-steps 4 --steps 16" + corpus(dir) + kRun;
+    const std::pair<const char*, const char*> cases[] = {
+        {" --fragments 5", "--fragments 5 must be in 1..4"},
+        {" --fragments 2 --overlap 2", "--overlap 2 must be in 0..1"},
+        {" --merge-alpha 1.5", "--merge-alpha must be in [0, 1]"},
+        {" --outer-codec int3", "'int3'"},
+        {" --outer-prune 1", "--outer-prune must be in [0, 1)"},
+        {" --overlap 1 --save-every 8", "not with --overlap > 0"},
+    };
+    for (const auto& [flags, message] : cases) {
+        auto r = run_diloco(base + flags);
+        INFO(flags << ": " << r.err);
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains(message));
+    }
+}
