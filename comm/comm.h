@@ -26,6 +26,8 @@ public:
     virtual void barrier() = 0;
     // Ranks with the same color form a new communicator, ordered by key.
     virtual std::unique_ptr<Comm> split(int color, int key) = 0;
+    // Whether two threads may run collectives at once on different communicators.
+    virtual bool threads_concurrent() const { return true; }
     // Name of the machine this rank runs on (for one island per host).
     virtual std::string host() const = 0;
 };

@@ -89,6 +89,11 @@ public:
         check_mpi(MPI_Comm_split(comm_, color, key, &sub), "Comm_split");
         return std::make_unique<MpiComm>(sub, true);
     }
+    bool threads_concurrent() const override {
+        int provided = MPI_THREAD_SINGLE;
+        check_mpi(MPI_Query_thread(&provided), "Query_thread");
+        return provided == MPI_THREAD_MULTIPLE;
+    }
     std::string host() const override {
         char name[MPI_MAX_PROCESSOR_NAME];
         int len = 0;
@@ -114,7 +119,9 @@ std::unique_ptr<Comm> world_comm(int* argc, char*** argv) {
     int initialized = 0;
     check_mpi(MPI_Initialized(&initialized), "Initialized");
     if (!initialized) {
-        check_mpi(MPI_Init(argc, argv), "Init");
+        // Overlapped outer syncs run collectives on a worker thread beside training's.
+        int provided = MPI_THREAD_SINGLE;
+        check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "Init_thread");
         std::atexit(finalize_at_exit);
     }
     // Errors come back as codes so that check_mpi can name the call and throw.

@@ -126,6 +126,8 @@ DilocoLoop::DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConf
       outer_(config.outer, inner.model().num_params()),
       global_(inner.model().get_params()) {
     validate(config, inner.model().config().layers);
+    require(config.overlap == 0 || comms.world->threads_concurrent(),
+            "--overlap needs an MPI library with MPI_THREAD_MULTIPLE");
     if (config.error_feedback) {
         residual_.assign(global_.size(), 0.0f);
         owner_residual_.assign(global_.size(), 0.0f);

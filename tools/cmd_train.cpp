@@ -10,6 +10,7 @@
 
 #include "data/byte_corpus.h"
 #include "data/shard_data.h"
+#include "comm/wan.h"
 #include "data/tokenizer.h"
 #include "optim/diloco.h"
 #include "tools/commands.h"
@@ -63,6 +64,7 @@ struct TrainOptions {
     int fragments = 1;
     int overlap = 0;
     float merge_alpha = 0;
+    WanLink wan;
 };
 
 void check_options(const TrainOptions& o, Mode mode) {
@@ -176,7 +178,12 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     run.mode = parse_mode(o.mode);
     check_options(o, run.mode);
     validate(diloco_config(o, run.mode).outer);
+    validate(o.wan);
     run.comms = connect_islands(world, o.islands, o.island_sizes);  // the only collective
+    if (o.wan.active()) {  // every message between islands crosses the simulated link
+        run.comms.cross = std::make_unique<WanComm>(std::move(run.comms.cross), o.wan);
+        run.comms.leaders = std::make_unique<WanComm>(std::move(run.comms.leaders), o.wan);
+    }
     run.data = load_data(o, run.mode, run.comms.topology);
     save_tokenizer(*run.data, o, run.comms.topology);
     run.device = make_device(o.device, run.comms.topology.local_rank);
@@ -418,6 +425,12 @@ void add_train_command(CLI::App& app, Comm& world) {
         ->capture_default_str();
     cmd->add_option("--merge-alpha", o->merge_alpha,
                     "weight of the local fragment when merging a late global one")
+        ->capture_default_str();
+    cmd->add_option("--wan-gbps", o->wan.gbps,
+                    "simulate a link of this many Gbit/s between islands (0: none)")
+        ->capture_default_str();
+    cmd->add_option("--wan-latency-ms", o->wan.latency_ms,
+                    "simulated latency of each collective between islands")
         ->capture_default_str();
     cmd->callback([o, cmd, &world] {
         apply_config_file(*cmd, o->config);

@@ -12,5 +12,6 @@ void add_train_command(CLI::App& app, Comm& world);
 void add_generate_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_tokenizer_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 
 }  // namespace diloco

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     diloco::add_generate_command(app);
     diloco::add_prepare_command(app);
     diloco::add_tokenizer_command(app);
+    diloco::add_plan_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
