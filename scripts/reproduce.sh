@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The DiLoCo paper's Table 2 in miniature: after a short plain pre-training shared by all rows
 # (the paper pre-trains 24,000 steps), one island, data parallel over K ranks, and DiLoCo over K
-# islands train for the same number of inner steps; then a table, summary.json and a plot.
+# islands train for the same number of inner steps; then the rows of less traffic: each outer
+# codec, error feedback, Streaming DiLoCo's fragments and overlap, and plain against streaming
+# DiLoCo over a simulated 1 Gbit/s link; then a table, summary.json and a plot.
 #
-#   scripts/reproduce.sh [--data FILE] [--out DIR] [--pretrain P] [--steps S] [--islands K]
-#                        [--inner-steps H] [--batch B] [--seq T] [--preset NAME] [--build DIR]
-# Defaults finish in about 15 minutes on 2 cores (the built-in corpus, tiny preset).
+#   scripts/reproduce.sh [--rows paper|all] [--data FILE] [--out DIR] [--pretrain P] [--steps S]
+#                        [--islands K] [--inner-steps H] [--batch B] [--seq T] [--preset NAME]
+#                        [--build DIR]
+# On 2 cores with the defaults (the built-in corpus, tiny preset) the paper's rows take about
+# 10 minutes and all rows about 30.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +23,7 @@ inner=10
 batch=8
 seq=64
 preset=tiny
+rows_wanted=all
 while [[ $# -gt 0 ]]; do
   case $1 in
     --data) data=$2; shift 2 ;;
@@ -31,11 +36,14 @@ while [[ $# -gt 0 ]]; do
     --seq) seq=$2; shift 2 ;;
     --preset) preset=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
+    --rows) rows_wanted=$2; shift 2 ;;
     *) echo "reproduce.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 diloco=$build/diloco
 [[ -x $diloco ]] || { echo "reproduce.sh: $diloco not built" >&2; exit 1; }
+[[ $rows_wanted == paper || $rows_wanted == all ]] ||
+  { echo "reproduce.sh: --rows $rows_wanted: expected paper or all" >&2; exit 2; }
 mkdir -p "$out"
 
 # One OpenMP thread per rank; OpenMPI needs to be told twice that running as root is meant.
@@ -68,8 +76,29 @@ fi
 rows=(--steps "$steps" --eval-every 20 "${init[@]}")
 run local-1 1 "${rows[@]}" --mode local --islands 1
 run ddp-$islands "$islands" "${rows[@]}" --mode ddp --islands "$islands"
-run diloco-$islands "$islands" "${rows[@]}" --mode diloco --islands "$islands" --inner-steps "$inner"
+k=$islands
+dl=(--mode diloco --islands "$k" --inner-steps "$inner")
+run diloco-$k "$k" "${rows[@]}" "${dl[@]}"
+specs=("local-1:local:1:$steps" "ddp-$k:ddp:$k:$steps" "diloco-$k:diloco:$k:$steps:$inner")
 
-/usr/bin/python3 "$root/tools/summarize_runs.py" --out "$out" \
-  "local-1:local:1:$steps" "ddp-$islands:ddp:$islands:$steps" \
-  "diloco-$islands:diloco:$islands:$steps:$inner"
+if [[ $rows_wanted == all ]]; then
+  more=()  # name, then its extra flags (one word, split on commas)
+  for codec in bf16 int8 int4 e3m0; do more+=("diloco-$k-$codec" "--outer-codec,$codec"); done
+  for codec in int4 e3m0; do
+    more+=("diloco-$k-$codec-ef" "--outer-codec,$codec,--error-feedback")
+  done
+  more+=("streaming-$k-f2" "--fragments,2")
+  more+=("streaming-$k-f2-overlap" "--fragments,2,--overlap,2,--merge-alpha,0.5")
+  # A 1 Gbit/s link with 50 ms per collective (a continent apart): plain DiLoCo waits for
+  # every sync, streaming hides its fragments' syncs behind two inner steps each.
+  wan="--wan-gbps,1,--wan-latency-ms,50"
+  more+=("wan-diloco-$k" "$wan")
+  more+=("wan-streaming-$k-f2-overlap" "$wan,--fragments,2,--overlap,2,--merge-alpha,0.5")
+  for ((i = 0; i < ${#more[@]}; i += 2)); do
+    IFS=, read -r -a extra <<< "${more[i + 1]}"
+    run "${more[i]}" "$k" "${rows[@]}" "${dl[@]}" "${extra[@]}"
+    specs+=("${more[i]}:diloco:$k:$steps:$inner")
+  done
+fi
+
+/usr/bin/python3 "$root/tools/summarize_runs.py" --out "$out" "${specs[@]}"

@@ -281,6 +281,14 @@ private:
     double start_ = now(), paused_at_ = 0, compute_ = 0;
 };
 
+// What a summary of runs needs to tell them apart, carried in every evaluation record.
+nlohmann::json run_info(const TrainOptions& o) {
+    return {{"outer_codec", o.outer_codec}, {"error_feedback", o.error_feedback},
+            {"outer_prune", o.outer_prune}, {"fragments", o.fragments},
+            {"overlap", o.overlap},         {"wan_gbps", o.wan.gbps},
+            {"wan_latency_ms", o.wan.latency_ms}};
+}
+
 void add_outer_report(Run& run, const OuterReport& rep, nlohmann::json& rec) {
     if (run.mode == Mode::diloco && run.loop->fragments() > 1) rec["fragment"] = rep.fragment;
     rec["outer_step"] = rep.outer_step;
@@ -297,8 +305,12 @@ void train_loop(Run& run, const TrainOptions& o) {
     const int last = o.stop_at > 0 ? o.stop_at : o.steps;
     const size_t tokens_per_step = size_t(o.batch) * o.seq * t.world_size;
     const size_t n_params = run.trainer->model().num_params();
-    double compute_s = 0;
+    double compute_s = 0, paused_s = 0;
     RoundClock clock;
+    const auto start = std::chrono::steady_clock::now();
+    auto seconds_since_start = [&] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
     while (run.trainer->steps_taken() < last) {
         StepResult r = run.loop->inner_step();
         compute_s += r.ms / 1000;
@@ -315,6 +327,7 @@ void train_loop(Run& run, const TrainOptions& o) {
         const bool round = run.loop->round_end();
         if (round) rec["utilisation"] = clock.utilisation();
         clock.pause();
+        const double paused_at = seconds_since_start();
         bool eval_now = r.step == last || eval_due(run.mode, round, r.step, o);
         if (eval_now) {
             double val = evaluate(run, o.val_batches);
@@ -322,6 +335,8 @@ void train_loop(Run& run, const TrainOptions& o) {
             rec["val_ppl"] = std::exp(val);
             rec.update(traffic_record(run, r.step, n_params));
             rec["compute_s"] = compute_s;
+            rec["wall_s"] = paused_at - paused_s;  // training only: no evaluation or saving
+            rec.update(run_info(o));
             if (lead)
                 std::printf("step %5d/%d | val loss %.4f | val ppl %.3f | across islands %.3g MB\n",
                             r.step, o.steps, val, std::exp(val),
@@ -332,6 +347,7 @@ void train_loop(Run& run, const TrainOptions& o) {
         bool save_now = r.step == last || (o.save_every > 0 && r.step % o.save_every == 0);
         if (!o.save.empty() && save_now) run.loop->save(o.save);
         clock.resume();
+        paused_s += seconds_since_start() - paused_at;
     }
 }
 

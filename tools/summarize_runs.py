@@ -31,6 +31,8 @@ def row_of(spec, out):
     if not evals:
         sys.exit(f"summarize_runs.py: {name}.jsonl has no validation records")
     last = evals[-1]
+    rounds = [r["utilisation"] for r in records if "utilisation" in r]
+    wall = last.get("wall_s", 0.0)
     return {
         "name": name,
         "mode": mode,
@@ -41,20 +43,32 @@ def row_of(spec, out):
         "val_ppl": last["val_ppl"],
         "bytes_across": last.get("bytes_sent", 0.0),
         "bytes_ddp_equivalent": last.get("bytes_ddp_equivalent", 0.0),
+        "outer_codec": last.get("outer_codec", "fp32"),
+        "error_feedback": last.get("error_feedback", False),
+        "fragments": last.get("fragments", 1),
+        "overlap": last.get("overlap", 0),
+        "wan_gbps": last.get("wan_gbps", 0.0),
+        "wall_s": wall,
+        "wait_s": last.get("wait_s", 0.0),
+        "wait_fraction": last.get("wait_s", 0.0) / wall if wall > 0 else 0.0,
+        "utilisation": sum(rounds) / len(rounds) if rounds else None,
         "curve": [(r["step"], r["val_ppl"], r.get("bytes_sent", 0.0)) for r in evals],
     }
 
 
 def print_table(rows):
     ddp_bytes = max((r["bytes_across"] for r in rows if r["mode"] == "ddp"), default=0.0)
-    print(f"{'setup':<22}{'islands':>8}{'H':>6}{'steps':>7}{'val loss':>10}{'val ppl':>10}"
-          f"{'bytes across':>15}{'vs ddp':>9}")
+    print(f"{'setup':<30}{'islands':>8}{'H':>5}{'steps':>6}{'val loss':>10}{'val ppl':>9}"
+          f"{'bytes across':>15}{'vs ddp':>8}{'wait':>7}{'util':>7}")
     for r in rows:
-        factor = (f"{ddp_bytes / r['bytes_across']:.0f}x" if r["bytes_across"] > 0 and ddp_bytes
+        factor = (f"{ddp_bytes / r['bytes_across']:.1f}x" if r["bytes_across"] > 0 and ddp_bytes
                   else "-")
-        print(f"{r['name']:<22}{r['islands']:>8}{r['inner_steps']:>6}{r['steps']:>7}"
-              f"{r['val_loss']:>10.4f}{r['val_ppl']:>10.3f}{r['bytes_across'] / 1e6:>12.1f} MB"
-              f"{factor:>9}")
+        util = f"{r['utilisation']:.1%}" if r["utilisation"] is not None else "-"
+        print(f"{r['name']:<30}{r['islands']:>8}{r['inner_steps']:>5}{r['steps']:>6}"
+              f"{r['val_loss']:>10.4f}{r['val_ppl']:>9.3f}{r['bytes_across'] / 1e6:>12.2f} MB"
+              f"{factor:>8}{r['wait_fraction']:>7.1%}{util:>7}")
+    print("\nwait: share of training wall time spent waiting for syncs across islands; "
+          "util: compute time over wall time per round of H steps (mean).")
 
 
 def plot(rows, path):
