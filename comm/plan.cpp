@@ -21,9 +21,9 @@ void validate(const PlanInput& in) {
     require(in.fragments >= 1 && in.fragments <= in.inner_steps,
             "--fragments must be between 1 and --inner-steps (" +
                 std::to_string(in.inner_steps) + "): each fragment syncs at its own step");
-    // More overlap would put two fragments on the wire at once, which the model does not share.
-    require(in.overlap >= 0 && int64_t(in.overlap) * in.fragments <= in.inner_steps,
-            "--overlap must be between 0 and --inner-steps / --fragments (" +
+    // As in training: a fragment's sync is merged before the next one starts.
+    require(in.overlap >= 0 && in.overlap < in.inner_steps / in.fragments,
+            "--overlap must be below --inner-steps / --fragments (" +
                 std::to_string(in.inner_steps / in.fragments) + ")");
 }
 

@@ -124,7 +124,7 @@ TEST_CASE("plan options are checked", "[plan]") {
     rejects([](PlanInput& b) { b.step_seconds = 0; }, "--step-ms");
     rejects([](PlanInput& b) { b.inner_steps = 0; }, "--inner-steps");
     rejects([](PlanInput& b) { b.fragments = 11; }, "--fragments");
-    rejects([](PlanInput& b) { b.overlap = 6; }, "--overlap");
+    rejects([](PlanInput& b) { b.overlap = 5; }, "--overlap");
     rejects([](PlanInput& b) { b.overlap = -1; }, "--overlap");
     rejects([](PlanInput& b) { b.link.gbps = -1; }, "--wan-gbps");
 }

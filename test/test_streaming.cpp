@@ -121,3 +121,18 @@ TEST_CASE("bad streaming and codec options are clear errors", "[streaming]") {
         CHECK_THAT(r.err, Catch::Contains(message));
     }
 }
+
+TEST_CASE("a simulated link delays every sync between islands", "[streaming]") {
+    TempDir dir;
+    // Two islands, H = 4, 16 steps: 4 syncs of 3 collectives each (notes, reduce-scatter,
+    // all-gather), each paying 100 ms of latency before training may go on.
+    require_ok(run_mpi(2, std::string(kTwoIslands) + corpus(dir) + kRun +
+                              " --wan-latency-ms 100 --wan-gbps 10 --log " + dir.file("w.jsonl")));
+    auto last = records(dir.file("w.jsonl")).back();
+    CHECK(last.at("wait_s").get<double>() >= 4 * 3 * 0.1);
+    CHECK(last.at("wall_s").get<double>() >= 4 * 3 * 0.1);
+    CHECK(last.at("wan_latency_ms").get<double>() == 100);
+    auto bad = run_diloco(std::string("train --wan-gbps -1") + corpus(dir));
+    CHECK(bad.exit_code != 0);
+    CHECK_THAT(bad.err, Catch::Contains("--wan-gbps"));
+}
