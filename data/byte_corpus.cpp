@@ -65,19 +65,11 @@ static void fill_row(TokenBatch& batch, int row, const std::vector<uint8_t>& dat
     }
 }
 
-static TokenBatch empty_batch(int B, int T) {
-    TokenBatch batch;
-    batch.B = B, batch.T = T;
-    batch.inputs.resize(static_cast<size_t>(B) * T);
-    batch.targets.resize(static_cast<size_t>(B) * T);
-    return batch;
-}
-
 TokenBatch ByteCorpus::train_batch(uint64_t seed, uint64_t index, int B, int T,
                                    int first_row) const {
     require(train_.size() > static_cast<size_t>(T), source_ + ": training text shorter than " +
                                                         "one sequence of " + std::to_string(T));
-    TokenBatch batch = empty_batch(B, T);
+    TokenBatch batch(B, T);
     const size_t positions = train_.size() - T;  // windows of T + 1 bytes that fit
     for (int b = 0; b < B; b++) {
         Rng rng(seed, (index << 24) + first_row + b);  // one stream per (batch, row)
@@ -91,7 +83,7 @@ std::vector<TokenBatch> ByteCorpus::val_batches(int B, int T, int max_batches) c
     std::vector<TokenBatch> batches;
     for (size_t w = 0; w < windows && static_cast<int>(batches.size()) < max_batches;) {
         int rows = static_cast<int>(std::min<size_t>(B, windows - w));
-        TokenBatch batch = empty_batch(rows, T);
+        TokenBatch batch(rows, T);
         for (int r = 0; r < rows; r++, w++) fill_row(batch, r, val_, w * T);
         batches.push_back(std::move(batch));
     }

@@ -184,14 +184,6 @@ uint64_t ShardData::window_of(uint64_t seed, uint64_t index, uint64_t row, int T
     return permute(x, n, seed);
 }
 
-static TokenBatch empty_batch(int B, int T) {
-    TokenBatch batch;
-    batch.B = B, batch.T = T;
-    batch.inputs.resize(static_cast<size_t>(B) * T);
-    batch.targets.resize(static_cast<size_t>(B) * T);
-    return batch;
-}
-
 static void fill_row(TokenBatch& batch, int row, const TokenStream& stream, size_t start,
                      std::vector<int32_t>& window) {
     stream.copy(start, window.size(), window.data());
@@ -203,7 +195,7 @@ TokenBatch ShardData::train_batch(uint64_t seed, uint64_t index, int B, int T,
                                   int first_row) const {
     require(train_windows(T) >= 1, source_ + ": training split shorter than one window of " +
                                        std::to_string(T + 1) + " tokens");
-    TokenBatch batch = empty_batch(B, T);
+    TokenBatch batch(B, T);
     std::vector<int32_t> window(static_cast<size_t>(T) + 1);
     for (int b = 0; b < B; b++) {
         uint64_t w = window_of(seed, index, static_cast<uint64_t>(first_row) + b, T);
@@ -218,7 +210,7 @@ std::vector<TokenBatch> ShardData::val_batches(int B, int T, int max_batches) co
     std::vector<TokenBatch> batches;
     for (size_t w = 0; w < windows && static_cast<int>(batches.size()) < max_batches;) {
         int rows = static_cast<int>(std::min<size_t>(B, windows - w));
-        TokenBatch batch = empty_batch(rows, T);
+        TokenBatch batch(rows, T);
         for (int r = 0; r < rows; r++, w++)
             fill_row(batch, r, *val_.stream, val_.begin + w * T, window);
         batches.push_back(std::move(batch));

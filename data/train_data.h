@@ -10,6 +10,9 @@ namespace diloco {
 
 // B rows of T inputs and the T next tokens that are their targets, row-major.
 struct TokenBatch {
+    TokenBatch() = default;
+    TokenBatch(int b, int t)
+        : B(b), T(t), inputs(static_cast<size_t>(b) * t), targets(static_cast<size_t>(b) * t) {}
     int B = 0, T = 0;
     std::vector<int32_t> inputs, targets;
 };
