@@ -30,10 +30,11 @@ namespace diloco {
 // Block codecs put all ceil(n/B) scales first, then the codes; the last block may be short.
 enum class Codec { fp32, bf16, fp16, int8, e3m0, int4 };
 
-// Values per scale in the block codecs. 128 costs 4/128 bytes per value: int4 and e3m0 send
-// 0.53 bytes per value, 7.5x fewer than fp32, and a block is still small enough that one
-// outlier only coarsens its 127 neighbours.
-inline constexpr size_t kCodecBlock = 128;
+// Values per scale in the block codecs. 1024 costs 4/1024 bytes per value: int4 and e3m0 send
+// 0.504 bytes per value, 7.94x fewer than fp32 (blocks of 128 would cost 7.53x). The step grows
+// with the block's largest value, which for 1024 roughly normal values is only about 1.25 times
+// that of 128; in the miniature both land within a fraction of a percent of fp32's perplexity.
+inline constexpr size_t kCodecBlock = 1024;
 
 // Parses an `--outer-codec` name; an unknown one is an Error that lists the valid names.
 Codec parse_codec(const std::string& name);

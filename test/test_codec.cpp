@@ -24,7 +24,7 @@ namespace {
 const Codec kAll[] = {Codec::fp32, Codec::bf16, Codec::fp16,
                       Codec::int8, Codec::e3m0, Codec::int4};
 constexpr size_t kCanary = 64;
-constexpr size_t kSizes[] = {1, 2, 127, 128, 129, 257, 1000, 10007};
+constexpr size_t kSizes[] = {1, 2, 127, 1023, 1024, 1025, 2049, 10007};
 
 std::vector<float> normal(size_t n, uint64_t seed, double sigma = 1.0) {
     Rng rng(seed, 1);
@@ -109,18 +109,19 @@ TEST_CASE("codec names round-trip and an unknown name lists the valid ones", "[c
 }
 
 TEST_CASE("encoded_bytes follows the stated formulas", "[codec]") {
-    CHECK(kCodecBlock == 128);
-    CHECK(encoded_bytes(Codec::fp32, 129) == 516);
-    CHECK(encoded_bytes(Codec::bf16, 129) == 258);
-    CHECK(encoded_bytes(Codec::fp16, 129) == 258);
-    CHECK(encoded_bytes(Codec::int8, 129) == 2 * 4 + 129);
-    CHECK(encoded_bytes(Codec::int4, 129) == 2 * 4 + 65);
-    CHECK(encoded_bytes(Codec::e3m0, 129) == 2 * 4 + 65);
-    CHECK(encoded_bytes(Codec::int4, 256) == 2 * 4 + 128);
+    const size_t b = kCodecBlock, n = b + 1;
+    CHECK(encoded_bytes(Codec::fp32, n) == 4 * n);
+    CHECK(encoded_bytes(Codec::bf16, n) == 2 * n);
+    CHECK(encoded_bytes(Codec::fp16, n) == 2 * n);
+    CHECK(encoded_bytes(Codec::int8, n) == 2 * 4 + n);
+    CHECK(encoded_bytes(Codec::int4, n) == 2 * 4 + (n + 1) / 2);
+    CHECK(encoded_bytes(Codec::e3m0, n) == 2 * 4 + (n + 1) / 2);
+    CHECK(encoded_bytes(Codec::int4, 2 * b) == 2 * 4 + b);
     for (Codec codec : kAll) CHECK(encoded_bytes(codec, 0) == 0);
-    // 4-bit with fp32 scales: 7.5x fewer bytes than fp32 on a large vector.
+    // 4-bit with one fp32 scale per 1024 values: 7.94x fewer bytes than fp32.
+    CHECK(kCodecBlock == 1024);
     CHECK(double(encoded_bytes(Codec::fp32, 1 << 20)) / encoded_bytes(Codec::int4, 1 << 20) ==
-          Approx(4.0 / (0.5 + 4.0 / 128)));
+          Approx(4.0 / (0.5 + 4.0 / 1024)));
 }
 
 TEST_CASE("round trips stay within the bound on normal and heavy-tailed data", "[codec]") {
@@ -136,15 +137,17 @@ TEST_CASE("round trips stay within the bound on normal and heavy-tailed data", "
 
 TEST_CASE("round trips stay within the bound on adversarial inputs", "[codec]") {
     const std::vector<float> zeros(300, 0.0f);
-    std::vector<float> huge = normal(1000, 7, 1e-30);
-    huge[517] = 3e38f;
-    std::vector<float> edges = normal(1000, 8, 1e-3);
-    for (size_t i : {0, 127, 128, 255, 256, 383, 999}) edges[i] = (i % 2 ? -1.0f : 1.0f) * 1e3f;
-    std::vector<float> subnormal(1000);
+    const size_t b = kCodecBlock, n = 3 * b - 24;
+    std::vector<float> huge = normal(n, 7, 1e-30);
+    huge[b + 517] = 3e38f;
+    std::vector<float> edges = normal(n, 8, 1e-3);
+    for (size_t i : {size_t(0), b - 1, b, 2 * b - 1, 2 * b, n - 1})
+        edges[i] = (i % 2 ? -1.0f : 1.0f) * 1e3f;
+    std::vector<float> subnormal(n);
     Rng rng(9, 4);
     for (float& v : subnormal) v = std::bit_cast<float>(uint32_t(rng.below(1u << 23)));
-    std::fill(subnormal.begin(), subnormal.begin() + 128, std::bit_cast<float>(1u));
-    subnormal[200] = -std::bit_cast<float>(1u);
+    std::fill(subnormal.begin(), subnormal.begin() + b, std::bit_cast<float>(1u));
+    subnormal[b + 200] = -std::bit_cast<float>(1u);
     const std::vector<float> extremes = {FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN, 65504.0f,
                                          65519.99f, 65520.0f, -1e5f, 3.3961e38f, 1e-8f,
                                          -0.0f, 0.0f, 1.0f + 0x1p-8f, 1.0f + 0x1p-11f};
@@ -281,7 +284,7 @@ TEST_CASE("a sum of decoded vectors tracks the fp32 sum within K bounds", "[code
 TEST_CASE("error feedback makes the decoded sum track the input sum", "[codec]") {
     // Each block holds one large value and many small ones that the 4-bit codecs round to zero:
     // without feedback they are never sent; with it they accumulate until they are.
-    const size_t n = 1024, rounds = 200;
+    const size_t n = 4 * kCodecBlock, rounds = 200;
     std::vector<float> x(n, 0.001f);
     for (size_t i = 0; i < n; i += kCodecBlock) x[i] = 1.0f;
     for (Codec codec : kAll) {

@@ -55,9 +55,9 @@ TEST_CASE("plan utilisation on hand-computed rounds", "[plan]") {
     CHECK(utilisation(round_cost(in, Method::streaming), 1) == 1);
     in.overlap = 0;
     CHECK(utilisation(round_cost(in, Method::streaming), 1) == Approx(1 / 1.108));
-    // int4: 4 bytes per 128-value block plus half a byte per value.
+    // int4: 4 bytes per 1024-value block plus half a byte per value.
     in.codec = Codec::int4;
-    CHECK(round_cost(in, Method::diloco).bytes == Approx(1.5 * (4 * 7813 + 500'000)));
+    CHECK(round_cost(in, Method::diloco).bytes == Approx(1.5 * (4 * 977 + 500'000)));
     // Unlimited bandwidth leaves the latency.
     CHECK(round_seconds(ddp, 0) == Approx(1.0 + 10 * 0.02));
 }
