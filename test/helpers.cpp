@@ -39,8 +39,7 @@ void write_text(const std::string& path, const std::string& text) {
     out << text;
 }
 
-static CliResult run_command(const std::string& command,
-                             const std::string& stdin_path = "/dev/null") {
+CliResult run_command(const std::string& command, const std::string& stdin_path) {
     TempDir io;
     std::string cmd = command + " >" + io.file("out") + " 2>" + io.file("err") + " <" + stdin_path;
     int status = std::system(cmd.c_str());

@@ -24,6 +24,8 @@ struct CliResult {
     int exit_code;
     std::string out, err;
 };
+// Runs a shell command line, capturing its exit code, standard output and standard error.
+CliResult run_command(const std::string& command, const std::string& stdin_path = "/dev/null");
 // Runs the diloco binary with the given argument string (shell-quoted by the caller), its
 // standard input read from the file stdin_path.
 CliResult run_diloco(const std::string& args, const std::string& stdin_path = "/dev/null");
