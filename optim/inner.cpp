@@ -57,16 +57,21 @@ StepResult InnerTrainer::step() {
     return {step_, loss, lr, clip.norm, ms};
 }
 
-std::pair<double, size_t> InnerTrainer::evaluate_share(int max_batches, int part, int parts) {
+std::pair<double, size_t> validation_share(Gpt& model, const std::vector<TokenBatch>& batches,
+                                           int part, int parts) {
     double sum = 0;
     size_t rows = 0;
-    std::vector<TokenBatch> batches = data_.val_batches(config_.batch, config_.seq, max_batches);
     for (size_t i = part; i < batches.size(); i += parts) {
         const TokenBatch& b = batches[i];
-        sum += model_->evaluate(b.inputs.data(), b.targets.data(), b.B, b.T) * b.B;
+        sum += model.evaluate(b.inputs.data(), b.targets.data(), b.B, b.T) * b.B;
         rows += b.B;
     }
     return {sum, rows};
+}
+
+std::pair<double, size_t> InnerTrainer::evaluate_share(int max_batches, int part, int parts) {
+    return validation_share(*model_, data_.val_batches(config_.batch, config_.seq, max_batches),
+                            part, parts);
 }
 
 double InnerTrainer::evaluate(int max_batches) {

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "data/train_data.h"
 #include "model/gpt.h"
@@ -35,6 +37,11 @@ struct StepResult {
     double grad_norm;
     double ms;
 };
+
+// Sum of row losses and the row count of `model` over batches part, part + parts, ... (a share
+// of a validation set for one of `parts` ranks; all of it for part 0 of 1).
+std::pair<double, size_t> validation_share(Gpt& model, const std::vector<TokenBatch>& batches,
+                                           int part, int parts);
 
 class InnerTrainer {
 public:

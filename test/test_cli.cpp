@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "data/shard.h"
 #include "model/checkpoint.h"
 #include "test/helpers.h"
 
@@ -111,6 +112,39 @@ TEST_CASE("generate samples from a trained checkpoint", "[cli]") {
     CHECK(again.out == r.out);
 }
 
+TEST_CASE("eval gives the validation loss that training logged", "[cli]") {
+    TempDir dir;
+    const std::string text = diloco::test::synthetic_text(40000, 9);
+    diloco::test::write_text(dir.file("d.txt"), text);
+    REQUIRE(run_diloco("train --data " + dir.file("d.txt") +
+                       " --batch 4 --seq 32 --warmup 3 --steps 6 --eval-every 6 --val-batches 3"
+                       " --save " + dir.file("ck") + " --log " + dir.file("m.jsonl"))
+                .exit_code == 0);
+    std::istringstream lines(diloco::test::read_text(dir.file("m.jsonl")));
+    double logged = 0;
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line);
+        if (j.contains("val_loss")) logged = j.at("val_loss").get<double>();
+    }
+    const std::string eval = "eval --checkpoint " + dir.file("ck") + " --data " + dir.file("d.txt");
+    auto r = run_diloco(eval + " --batch 4 --seq 32 --val-batches 3 --json");
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j.at("val_loss").get<double>() == logged);  // the same sums in the same order
+    CHECK(j.at("windows") == 12);
+    CHECK(j.at("step") == "6");
+    CHECK(j.at("val_ppl").get<double>() == Approx(std::exp(logged)));
+    // All windows of the model's whole context: another number, from more text.
+    auto all = run_diloco(eval + " --json");
+    REQUIRE(all.exit_code == 0);
+    auto whole = nlohmann::json::parse(all.out);
+    CHECK(whole.at("seq") == 128);
+    const size_t val_bytes = static_cast<size_t>(text.size() * 0.1);  // the held-out tail
+    CHECK(whole.at("windows").get<size_t>() == (val_bytes - 1) / 128);
+    CHECK(whole.at("val_loss").get<double>() != logged);
+}
+
 TEST_CASE("init from given weights starts a fresh optimizer", "[cli]") {
     TempDir dir;
     diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 8));
@@ -165,6 +199,23 @@ TEST_CASE("bad input: a one-line error and a non-zero exit", "[cli]") {
     check_one_line_error(run_diloco("generate --checkpoint " + dir.file("ck")),
                          weights + ": truncated");
 
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("ck")), weights + ": truncated");
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("nothing")),
+                         dir.file("nothing"));
+    REQUIRE(run_diloco("train --data " + dir.file("d.txt") + one + " --save " + dir.file("ok"))
+                .exit_code == 0);
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("ok") + " --seq 129"),
+                         "--seq 129 is outside the model's context of 1..128 tokens");
+    {
+        diloco::ShardWriter shard(dir.file("gpt2.bin"), 50257);
+        const std::vector<int32_t> ids(5000, 50256);
+        shard.append(ids.data(), ids.size());
+        shard.finish();
+    }
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("ok") + " --data " +
+                                    dir.file("gpt2.bin")),
+                         "vocabulary of 50257 tokens differs from the model's 256");
+
     diloco::test::write_text(dir.file("bad.toml"), "steps = \"many\"\n");
     check_one_line_error(run_diloco("train --config " + dir.file("bad.toml")),
                          dir.file("bad.toml") + ": Could not convert");
@@ -176,5 +227,6 @@ TEST_CASE("bad input: a one-line error and a non-zero exit", "[cli]") {
 
     CHECK(run_diloco("train --help").exit_code == 0);
     CHECK(run_diloco("generate --help").exit_code == 0);
+    CHECK(run_diloco("eval --help").exit_code == 0);
     CHECK(run_diloco("").exit_code != 0);
 }

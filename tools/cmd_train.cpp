@@ -8,13 +8,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "data/byte_corpus.h"
-#include "data/shard_data.h"
 #include "comm/wan.h"
 #include "data/tokenizer.h"
 #include "optim/diloco.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
+#include "tools/data_source.h"
 #include "tools/device.h"
 #include "tools/ranks.h"
 #include "util/checksum.h"
@@ -128,16 +127,11 @@ DilocoConfig diloco_config(const TrainOptions& o, Mode mode) {
     return d;
 }
 
-// --data: nothing (the built-in corpus), a text file (bytes), or token shards. Islands read
-// their own streams, except in ddp mode, where every rank takes rows of one stream.
+// Islands read their own streams, except in ddp mode, where every rank takes rows of one stream.
 std::unique_ptr<TrainData> load_data(const TrainOptions& o, Mode mode, const Topology& t) {
-    if (o.data.empty())
-        return std::make_unique<ByteCorpus>(ByteCorpus::builtin(o.val_fraction, o.seq));
-    if (!is_shard_data(o.data))
-        return std::make_unique<ByteCorpus>(ByteCorpus::from_file(o.data, o.val_fraction, o.seq));
     bool one_stream = mode == Mode::ddp;
-    return ShardData::open(o.data, {one_stream ? 0 : t.island, one_stream ? 1 : t.islands, o.seq,
-                                    o.val_fraction});
+    return open_data(o.data, {one_stream ? 0 : t.island, one_stream ? 1 : t.islands, o.seq,
+                              o.val_fraction});
 }
 
 // A checkpoint of a model trained on tokens carries their tokenizer, for `diloco generate`.

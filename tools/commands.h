@@ -10,6 +10,7 @@ namespace diloco {
 
 void add_train_command(CLI::App& app, Comm& world);
 void add_generate_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_tokenizer_command(CLI::App& app);
 void add_plan_command(CLI::App& app);

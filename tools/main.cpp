@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     diloco::add_train_command(app, *world);
     diloco::add_generate_command(app);
+    diloco::add_eval_command(app);
     diloco::add_prepare_command(app);
     diloco::add_tokenizer_command(app);
     diloco::add_plan_command(app);

@@ -1,0 +1,91 @@
+// `diloco eval`: the validation loss and perplexity of a checkpoint on a dataset (the built-in
+// corpus, a text file or token shards), computed exactly as `diloco train` evaluates.
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "model/checkpoint.h"
+#include "optim/inner.h"
+#include "tools/commands.h"
+#include "tools/data_source.h"
+#include "tools/device.h"
+#include "util/error.h"
+
+namespace diloco {
+
+namespace {
+
+struct EvalOptions {
+    std::string checkpoint;
+    std::string data;
+    double val_fraction = 0.1;
+    int batch = 16;
+    int seq = 0;  // 0: the model's context
+    int val_batches = 0;  // 0: every validation window
+    bool json = false;
+    DeviceOptions device;
+};
+
+void run_eval(const EvalOptions& o) {
+    ModelCheckpoint ck = load_model(o.checkpoint);
+    const int seq = o.seq == 0 ? ck.config.max_seq : o.seq;
+    require(o.batch > 0, "--batch must be positive, got " + std::to_string(o.batch));
+    require(o.val_batches >= 0, "--val-batches must not be negative");
+    require(seq > 0 && seq <= ck.config.max_seq,
+            "--seq " + std::to_string(seq) + " is outside the model's context of 1.." +
+                std::to_string(ck.config.max_seq) + " tokens (" + o.checkpoint + ")");
+    std::unique_ptr<TrainData> data = open_data(o.data, {0, 1, seq, o.val_fraction});
+    require(data->vocab() == ck.config.vocab,
+            data->source() + ": its vocabulary of " + std::to_string(data->vocab()) +
+                " tokens differs from the model's " + std::to_string(ck.config.vocab) + " (" +
+                o.checkpoint + ")");
+    const auto batches =
+        data->val_batches(o.batch, seq, o.val_batches == 0 ? INT_MAX : o.val_batches);
+    Device device = make_device(o.device, 0);
+    Gpt model(*device.backend, ck.config, o.batch, seq);
+    model.set_params(ck.params);
+    auto [sum, rows] = validation_share(model, batches, 0, 1);
+    require(rows > 0, data->source() + ": no validation window of " + std::to_string(seq) +
+                          " tokens");
+    const double loss = sum / static_cast<double>(rows);
+    const auto step = ck.metadata.find("diloco_step");
+    nlohmann::json record = {{"checkpoint", o.checkpoint}, {"data", data->source()},
+                             {"step", step == ck.metadata.end() ? "" : step->second},
+                             {"windows", rows}, {"seq", seq}, {"val_loss", loss},
+                             {"val_ppl", std::exp(loss)}, {"val_bits", loss / std::log(2.0)}};
+    if (o.json) {
+        std::printf("%s\n", record.dump().c_str());
+        return;
+    }
+    std::printf("%s (step %s) on %s: %zu windows of %d tokens | val loss %.4f | val ppl %.3f | "
+                "%.4f bits per token\n",
+                o.checkpoint.c_str(), record["step"].get<std::string>().c_str(),
+                data->source().c_str(), rows, seq, loss, std::exp(loss), loss / std::log(2.0));
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+    auto o = std::make_shared<EvalOptions>();
+    CLI::App* cmd = app.add_subcommand("eval", "validation loss and perplexity of a checkpoint");
+    cmd->add_option("--checkpoint", o->checkpoint, "checkpoint directory")->required();
+    cmd->add_option("--data", o->data,
+                    "a text file (bytes), or token shards from `diloco prepare`; default: the "
+                    "built-in fortunes corpus");
+    cmd->add_option("--val-fraction", o->val_fraction,
+                    "held-out tail of a text file or .bin for validation")
+        ->capture_default_str();
+    cmd->add_option("--batch", o->batch, "validation windows per forward pass")
+        ->capture_default_str();
+    cmd->add_option("--seq", o->seq, "tokens per window (0: the model's context)")
+        ->capture_default_str();
+    cmd->add_option("--val-batches", o->val_batches,
+                    "batches of validation windows to use (0: all of them)")
+        ->capture_default_str();
+    cmd->add_flag("--json", o->json, "print one JSON object instead of a line of text");
+    add_device_options(*cmd, o->device);
+    cmd->callback([o] { run_eval(*o); });
+}
+
+}  // namespace diloco
