@@ -70,12 +70,7 @@ void add_eval_command(CLI::App& app) {
     auto o = std::make_shared<EvalOptions>();
     CLI::App* cmd = app.add_subcommand("eval", "validation loss and perplexity of a checkpoint");
     cmd->add_option("--checkpoint", o->checkpoint, "checkpoint directory")->required();
-    cmd->add_option("--data", o->data,
-                    "a text file (bytes), or token shards from `diloco prepare`; default: the "
-                    "built-in fortunes corpus");
-    cmd->add_option("--val-fraction", o->val_fraction,
-                    "held-out tail of a text file or .bin for validation")
-        ->capture_default_str();
+    add_data_options(*cmd, o->data, o->val_fraction);
     cmd->add_option("--batch", o->batch, "validation windows per forward pass")
         ->capture_default_str();
     cmd->add_option("--seq", o->seq, "tokens per window (0: the model's context)")

@@ -363,12 +363,7 @@ void add_train_command(CLI::App& app, Comm& world) {
     cmd->add_option("--preset", o->preset, "model shape: tiny, gpt2-124m, paper-60m, "
                                            "paper-150m, paper-400m")
         ->capture_default_str();
-    cmd->add_option("--data", o->data,
-                    "a text file (bytes), or token shards from `diloco prepare` (a directory, "
-                    "its manifest.json, or a .bin); default: the built-in fortunes corpus");
-    cmd->add_option("--val-fraction", o->val_fraction,
-                    "held-out tail of a text file or .bin for validation")
-        ->capture_default_str();
+    add_data_options(*cmd, o->data, o->val_fraction);
     cmd->add_option("--steps", o->steps, "inner optimizer steps (the schedule's length)")
         ->capture_default_str();
     cmd->add_option("--stop-at", o->stop_at,

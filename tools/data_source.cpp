@@ -15,4 +15,13 @@ std::unique_ptr<TrainData> open_data(const std::string& path, const ShardDataOpt
     return ShardData::open(path, stream);
 }
 
+void add_data_options(CLI::App& cmd, std::string& path, double& val_fraction) {
+    cmd.add_option("--data", path,
+                   "a text file (bytes), or token shards from `diloco prepare` (a directory, "
+                   "its manifest.json, or a .bin); default: the built-in fortunes corpus");
+    cmd.add_option("--val-fraction", val_fraction,
+                   "held-out tail of a text file or .bin for validation")
+        ->capture_default_str();
+}
+
 }  // namespace diloco

@@ -2,6 +2,7 @@
 // token shards from `diloco prepare`; shared by `diloco train` and `diloco eval`.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 
@@ -13,5 +14,8 @@ namespace diloco {
 // The island, island count and sequence length in `stream` matter to token shards only; byte
 // corpora take their validation tail from stream.val_fraction and check stream.seq.
 std::unique_ptr<TrainData> open_data(const std::string& path, const ShardDataOptions& stream);
+
+// --data and --val-fraction, as train and eval take them.
+void add_data_options(CLI::App& cmd, std::string& path, double& val_fraction);
 
 }  // namespace diloco
