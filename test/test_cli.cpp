@@ -135,6 +135,13 @@ TEST_CASE("eval gives the validation loss that training logged", "[cli]") {
     CHECK(j.at("windows") == 12);
     CHECK(j.at("step") == "6");
     CHECK(j.at("val_ppl").get<double>() == Approx(std::exp(logged)));
+    CHECK(j.at("val_bits").get<double>() == Approx(logged / std::log(2.0)));
+    auto line = run_diloco(eval + " --batch 4 --seq 32 --val-batches 3");
+    REQUIRE(line.exit_code == 0);
+    char loss[32];
+    std::snprintf(loss, sizeof loss, "| val loss %.4f |", logged);
+    CHECK_THAT(line.out, Catch::Contains("(step 6)") && Catch::Contains("12 windows of 32 tokens") &&
+                             Catch::Contains(loss));
     // All windows of the model's whole context: another number, from more text.
     auto all = run_diloco(eval + " --json");
     REQUIRE(all.exit_code == 0);
@@ -206,6 +213,10 @@ TEST_CASE("bad input: a one-line error and a non-zero exit", "[cli]") {
                 .exit_code == 0);
     check_one_line_error(run_diloco("eval --checkpoint " + dir.file("ok") + " --seq 129"),
                          "--seq 129 is outside the model's context of 1..128 tokens");
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("ok") + " --batch 0"),
+                         "--batch must be positive, got 0");
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("ok") + " --val-batches -1"),
+                         "--val-batches must not be negative");
     {
         diloco::ShardWriter shard(dir.file("gpt2.bin"), 50257);
         const std::vector<int32_t> ids(5000, 50256);
