@@ -1,0 +1,21 @@
+// Running a peer (torch, transformers, tiktoken) from a test: the python of the venv that
+// scripts/peers.sh makes, found at DILOCO_PEERS_PYTHON; tests skip (77) when it is absent.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "test/helpers.h"
+#include "test/skip.h"
+
+namespace diloco::test {
+
+// Runs test/peers/SCRIPT with the peers' python and the given (shell-quoted) arguments.
+inline CliResult run_peer_script(const std::string& script, const std::string& args) {
+    const std::string python = DILOCO_PEERS_PYTHON;
+    if (!std::filesystem::exists(python))
+        skip_test(python + " is absent (make it with scripts/peers.sh)");
+    return run_command(python + " " + DILOCO_SOURCE_DIR + "/test/peers/" + script + " " + args);
+}
+
+}  // namespace diloco::test
