@@ -20,6 +20,8 @@ public:
     static const char* builtin_dir();
 
     int vocab() const override { return 256; }
+    // Bytes have no special token: NUL, which text does not hold, stands for the end of text.
+    int eot() const override { return 0; }
     std::string source() const override { return source_; }
     std::string describe() const override;
     size_t train_size() const { return train_.size(); }

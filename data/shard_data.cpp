@@ -77,6 +77,7 @@ std::unique_ptr<ShardData> ShardData::from_manifest(const std::string& path,
     auto d = std::unique_ptr<ShardData>(new ShardData);
     d->source_ = m.path();
     d->vocab_ = m.vocab;
+    d->eot_ = m.eot;
     if (std::filesystem::exists(m.dir + "/encoder.json")) d->tokenizer_dir_ = m.dir;
     std::vector<ShardSet> sets;
     if (o.islands == m.islands && m.islands > 1) {
@@ -107,6 +108,7 @@ std::unique_ptr<ShardData> ShardData::from_bin(const std::string& path, const Sh
     auto d = std::unique_ptr<ShardData>(new ShardData);
     d->source_ = path;
     d->vocab_ = shard.vocab();
+    d->eot_ = d->vocab_ - 1;  // llm.c's .bin shards hold GPT-2 tokens: <|endoftext|> is last
     auto stream = std::make_shared<TokenStream>();
     stream->add(std::move(shard));
     size_t n = stream->size(), val = static_cast<size_t>(std::llround(n * o.val_fraction));

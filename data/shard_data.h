@@ -47,6 +47,7 @@ public:
 
     std::string source() const override { return source_; }
     int vocab() const override { return vocab_; }
+    int eot() const override { return eot_; }
     std::string describe() const override;
     // The directory holding the tokenizer files (encoder.json, vocab.bpe), or "" for a .bin.
     std::string tokenizer_dir() const override { return tokenizer_dir_; }
@@ -78,7 +79,7 @@ private:
     void check(const ShardDataOptions& o) const;
 
     std::string source_, tokenizer_dir_, what_;
-    int vocab_ = 0;
+    int vocab_ = 0, eot_ = 0;
     Span train_, val_;
     uint64_t stride_ = 1, offset_ = 0;  // this island's windows: offset_, offset_ + stride_, ...
 };

@@ -34,7 +34,9 @@ public:
     // <|endoftext|>. Every single byte needs a token and every merge result must be a token.
     static Tokenizer from_merges(std::vector<std::string> tokens, std::vector<Merge> merges,
                                  int32_t eot, const std::string& source);
-    // Writes dir/encoder.json and dir/vocab.bpe (GPT-2 format; load_gpt2 reads them back).
+    // Writes dir/encoder.json and dir/vocab.bpe (GPT-2 format; load_gpt2 reads them back), the
+    // same under Hugging Face's names (vocab.json, merges.txt) and a tokenizer_config.json, so
+    // that transformers' AutoTokenizer loads the directory too.
     void save_gpt2(const std::string& dir) const;
 
     // Ordinary text: "<|endoftext|>" in the text is encoded as text, like encode_ordinary.
@@ -60,6 +62,10 @@ private:
     explicit Tokenizer(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
     std::shared_ptr<const Model> model_;
 };
+
+// Writes dir/vocab.json, merges.txt and tokenizer_config.json for a byte-level model (256 ids,
+// id = byte, no merges, no special token): AutoTokenizer then encodes text to its bytes.
+void save_byte_vocab_hf(const std::string& dir);
 
 // Encodes text after text with the same ids as Tokenizer::encode, but keeps its cache of merged
 // pre-tokens between calls: words repeat across documents. Not thread-safe: one per thread.

@@ -1,5 +1,6 @@
-// Tokenizer files: OpenAI's GPT-2 encoder.json + vocab.bpe (read and written) and Hugging Face
-// tokenizer.json (read), with GPT-2's byte-level text, which spells each byte as a printable char.
+// Tokenizer files: OpenAI's GPT-2 encoder.json + vocab.bpe (read and written), Hugging Face
+// tokenizer.json (read) and vocab.json + merges.txt (written), with GPT-2's byte-level text,
+// which spells each byte as a printable char.
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -222,12 +223,32 @@ Tokenizer Tokenizer::load(const std::string& path) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writing: the GPT-2 format, ids in order, so the files diff well and load_gpt2 reads them back.
+// Writing: the GPT-2 format, ids in order, so the files diff well and load_gpt2 reads them back;
+// Hugging Face's GPT2Tokenizer reads the same two files under its own names.
 
-void Tokenizer::save_gpt2(const std::string& dir) const {
+static void create_dir(const std::string& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     require(!ec, dir + ": cannot create directory (" + ec.message() + ")");
+}
+
+// special: the name of the token that is transformers' bos, eos and unk, or null for none.
+static void write_hf_files(const std::string& dir, const std::string& vocab,
+                           const std::string& merges, const json& special) {
+    const json config = {{"tokenizer_class", "GPT2Tokenizer"},
+                         {"bos_token", special},
+                         {"eos_token", special},
+                         {"unk_token", special},
+                         {"add_prefix_space", false},
+                         {"add_bos_token", false},
+                         {"clean_up_tokenization_spaces", false}};
+    write_file_atomic(dir + "/vocab.json", vocab);
+    write_file_atomic(dir + "/merges.txt", merges);
+    write_file_atomic(dir + "/tokenizer_config.json", config.dump(2) + "\n");
+}
+
+void Tokenizer::save_gpt2(const std::string& dir) const {
+    create_dir(dir);
     std::string encoder = "{";
     for (int32_t id = 0; id < vocab_size(); id++) {
         const std::string& t = token_bytes(id);
@@ -240,6 +261,16 @@ void Tokenizer::save_gpt2(const std::string& dir) const {
         bpe += to_byte_level(token_bytes(a)) + " " + to_byte_level(token_bytes(b)) + "\n";
     write_file_atomic(dir + "/encoder.json", encoder);
     write_file_atomic(dir + "/vocab.bpe", bpe);
+    write_hf_files(dir, encoder, bpe, token_bytes(eot()));
+}
+
+void save_byte_vocab_hf(const std::string& dir) {
+    create_dir(dir);
+    std::string vocab = "{";
+    for (int b = 0; b < 256; b++)
+        vocab += (b ? ", " : "") + json(to_byte_level(std::string(1, char(b)))).dump() + ": " +
+                 std::to_string(b);
+    write_hf_files(dir, vocab + "}", "#version: 0.2\n", nullptr);
 }
 
 }  // namespace diloco

@@ -22,6 +22,8 @@ public:
     virtual ~TrainData() = default;
     virtual std::string source() const = 0;
     virtual int vocab() const = 0;
+    // The id that ends a document (transformers' bos and eos for a model trained on it).
+    virtual int eot() const = 0;
     // A short account of the sizes, for the run's first line.
     virtual std::string describe() const = 0;
     // The directory with the files of the tokenizer that made the tokens (encoder.json,

@@ -37,6 +37,14 @@ nlohmann::json hf_config(const GptConfig& c) {
             {"activation_function", "gelu_new"},
             {"layer_norm_epsilon", 1e-5},
             {"tie_word_embeddings", true},
+            {"bos_token_id", c.eot},
+            {"eos_token_id", c.eot},
+            // We train without dropout; transformers' defaults (0.1) would differ in train mode.
+            {"resid_pdrop", 0.0},
+            {"embd_pdrop", 0.0},
+            {"attn_pdrop", 0.0},
+            {"summary_first_dropout", 0.0},
+            {"dtype", "float32"},
             {"diloco_padded_vocab", c.padded_vocab}};
 }
 
@@ -87,6 +95,8 @@ GptConfig read_config_json(const std::string& path) {
     c.padded_vocab = j.contains("diloco_padded_vocab")
                          ? json_int(j, "diloco_padded_vocab", path)
                          : pad_vocab(c.vocab);
+    const bool has_eos = j.contains("eos_token_id") && !j["eos_token_id"].is_null();
+    c.eot = has_eos ? json_int(j, "eos_token_id", path) : c.vocab - 1;
     try {
         validate(c);
     } catch (const Error& e) {

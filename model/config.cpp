@@ -51,6 +51,7 @@ GptConfig preset_config(const std::string& name, int vocab) {
     c.layers = it->second.layers;
     c.heads = it->second.heads;
     c.channels = it->second.channels;
+    c.eot = vocab - 1;
     return c;
 }
 
@@ -68,6 +69,8 @@ void validate(const GptConfig& c) {
     require(c.channels % c.heads == 0, "impossible config: " + field("heads", c.heads) +
                                            " does not divide " + field("channels", c.channels));
     require(c.max_seq > 0, "impossible config: " + field("max_seq", c.max_seq) + ", need >= 1");
+    require(c.eot >= 0 && c.eot < c.vocab,
+            "impossible config: " + field("eot", c.eot) + " is not a token of the vocabulary");
 }
 
 }  // namespace diloco

@@ -14,10 +14,12 @@ struct GptConfig {
     int layers = 0;
     int heads = 0;
     int channels = 0;
+    int eot = 0;           // the end-of-text token: transformers' bos and eos
 };
 
 // Shape of a named preset (tiny, gpt2-124m, paper-60m, paper-150m, paper-400m) with the given
-// vocabulary; an Error listing the presets when the name is unknown.
+// vocabulary, end-of-text the last id (as GPT-2's and our trained tokenizers have it); an Error
+// listing the presets when the name is unknown.
 GptConfig preset_config(const std::string& name, int vocab);
 std::vector<std::string> preset_names();
 

@@ -203,6 +203,20 @@ double Gpt::forward_backward(const int32_t* tokens, const int32_t* targets, int 
     return mean;
 }
 
+ForwardOutputs Gpt::forward_outputs(const int32_t* tokens, const int32_t* targets, int B,
+                                    int T) {
+    upload_batch(tokens, targets, B, T);
+    forward(B, T);
+    const size_t N = static_cast<size_t>(B) * T, V = config_.vocab;
+    ForwardOutputs out{std::vector<float>(N * V), std::vector<float>(N)};
+    for (size_t n = 0; n < N; n++)  // before the loss, which overwrites the logits in place
+        backend_.download(out.logits.data() + n * V,
+                          element(backend_, logits_.get(), n * config_.padded_vocab), V);
+    loss(B, T, 0.0f);
+    backend_.download_bytes(out.losses.data(), losses_.get(), N * sizeof(float));
+    return out;
+}
+
 std::vector<float> Gpt::last_logits(const int32_t* tokens, int T) {
     upload_batch(tokens, nullptr, 1, T);
     forward(1, T);

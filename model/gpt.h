@@ -11,6 +11,12 @@
 
 namespace diloco {
 
+// What one forward pass computed, for comparing with another implementation: the logits over
+// the real vocabulary [B, T, vocab] and each position's next-token loss [B, T].
+struct ForwardOutputs {
+    std::vector<float> logits, losses;
+};
+
 // GPT-2 initialisation: N(0, 0.02) for matrices and embeddings, residual projections scaled by
 // 1/sqrt(2 * layers), zero biases, unit LayerNorm weights, zero padded vocabulary rows.
 std::vector<float> init_gpt2_params(const GptConfig& config, const ParamLayout& layout,
@@ -43,6 +49,8 @@ public:
     // Forward and backward; gradients accumulate scaled by loss_scale. Returns the mean loss.
     double forward_backward(const int32_t* tokens, const int32_t* targets, int B, int T,
                             float loss_scale = 1.0f);
+    // Forward only, keeping every position's logits and loss.
+    ForwardOutputs forward_outputs(const int32_t* tokens, const int32_t* targets, int B, int T);
     // Logits over the real vocabulary for the last of T tokens (one sequence).
     std::vector<float> last_logits(const int32_t* tokens, int T);
 

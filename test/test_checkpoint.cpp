@@ -2,6 +2,7 @@
 // and training state, and clear errors for truncated, corrupted and foreign files.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "data/byte_corpus.h"
 #include "model/checkpoint.h"
@@ -123,6 +124,15 @@ TEST_CASE("truncated, corrupted and foreign checkpoints are clear errors", "[che
     CHECK_THROWS_WITH(load_model(dir.file("small")), Catch::Contains("unexpected tensor 'h.2."));
 
     CHECK_THROWS_WITH(load_model(dir.file("nowhere")), Catch::Contains("not found"));
+
+    // transformers' default end-of-text id of 50256 is no token of a byte-level model.
+    save_model(dir.path(), c, p, {});
+    auto config = nlohmann::json::parse(test::read_text(dir.file("config.json")));
+    config["eos_token_id"] = 50256;
+    test::write_text(dir.file("config.json"), config.dump());
+    CHECK_THROWS_WITH(load_model(dir.path()),
+                      Catch::Contains(dir.file("config.json")) &&
+                          Catch::Contains("eot = 50256 is not a token of the vocabulary"));
 }
 
 TEST_CASE("loading another model's weights or state is refused", "[checkpoint]") {

@@ -1,6 +1,8 @@
 // Tests of the `diloco` command line as a user runs it: bitwise resume through checkpoints,
 // TOML configs, generation, and a one-line error with a non-zero exit for each bad input.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -8,6 +10,7 @@
 #include "data/shard.h"
 #include "model/checkpoint.h"
 #include "test/helpers.h"
+#include "util/safetensors.h"
 
 using diloco::test::run_diloco;
 using diloco::test::TempDir;
@@ -22,6 +25,14 @@ std::vector<double> logged_losses(const std::string& path) {
     for (std::string line; std::getline(lines, line);)
         losses.push_back(nlohmann::json::parse(line).at("loss").get<double>());
     return losses;
+}
+
+// Writes DIR/d.txt (synthetic text of this seed) and trains on it for `steps`, saving DIR/ck.
+void train_small_checkpoint(const TempDir& dir, uint64_t seed, int steps) {
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, seed));
+    REQUIRE(run_diloco("train --data " + dir.file("d.txt") + kSmallRun + " --steps " +
+                       std::to_string(steps) + " --save " + dir.file("ck"))
+                .exit_code == 0);
 }
 
 // Exactly one line on stderr that names what it should, and a failing exit code.
@@ -98,10 +109,7 @@ TEST_CASE("metrics lines carry the documented fields", "[cli]") {
 
 TEST_CASE("generate samples from a trained checkpoint", "[cli]") {
     TempDir dir;
-    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 6));
-    REQUIRE(run_diloco("train --data " + dir.file("d.txt") + kSmallRun + " --steps 2 --save " +
-                       dir.file("ck"))
-                .exit_code == 0);
+    train_small_checkpoint(dir, 6, 2);
     auto r = run_diloco("generate --checkpoint " + dir.file("ck") +
                         " --prompt 'the island' --tokens 17 --seed 3");
     REQUIRE(r.exit_code == 0);
@@ -150,6 +158,49 @@ TEST_CASE("eval gives the validation loss that training logged", "[cli]") {
     const size_t val_bytes = static_cast<size_t>(text.size() * 0.1);  // the held-out tail
     CHECK(whole.at("windows").get<size_t>() == (val_bytes - 1) / 128);
     CHECK(whole.at("val_loss").get<double>() != logged);
+}
+
+TEST_CASE("eval --dump writes each window's ids, logits and losses", "[cli]") {
+    TempDir dir;
+    train_small_checkpoint(dir, 4, 3);
+    const std::string eval = "eval --checkpoint " + dir.file("ck") + " --data " +
+                             dir.file("d.txt") + " --batch 4 --seq 32 --val-batches 2 --json";
+    auto r = run_diloco(eval + " --dump " + dir.file("dump.safetensors"));
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto dump = diloco::SafetensorsFile::read(dir.file("dump.safetensors"));
+    CHECK(dump.entries().at("inputs").dtype == "I32");
+    CHECK(dump.entries().at("targets").shape == std::vector<int64_t>{8, 32});
+    std::vector<float> logits(8 * 32 * 256), losses(8 * 32);
+    std::vector<int32_t> inputs(8 * 32), targets(8 * 32);
+    dump.read_f32("logits", {8, 32, 256}, logits.data());
+    dump.read_f32("losses", {8, 32}, losses.data());
+    dump.read_i32("inputs", {8, 32}, inputs.data());
+    dump.read_i32("targets", {8, 32}, targets.data());
+    // Windows of the text: each target is the next input; each loss is the cross-entropy of its
+    // logits at the target, and their mean is the loss eval prints.
+    double sum = 0, worst = 0;
+    for (size_t n = 0; n < losses.size(); n++) {
+        if (n % 32 != 31) CHECK(targets[n] == inputs[n + 1]);
+        const float* row = logits.data() + n * 256;
+        double max = *std::max_element(row, row + 256), z = 0;
+        for (int v = 0; v < 256; v++) z += std::exp(double(row[v]) - max);
+        worst = std::max(worst, std::abs(std::log(z) + max - row[targets[n]] - losses[n]));
+        sum += losses[n];
+    }
+    CHECK(worst < 1e-5);
+    CHECK(sum / losses.size() ==
+          Approx(nlohmann::json::parse(r.out).at("val_loss").get<double>()).epsilon(1e-6));
+    // The checkpoint states its end-of-text token (NUL for bytes) and no dropout.
+    auto config = nlohmann::json::parse(diloco::test::read_text(dir.file("ck/config.json")));
+    CHECK(config.at("eos_token_id") == 0);
+    CHECK(config.at("bos_token_id") == 0);
+    CHECK(config.at("resid_pdrop") == 0.0);
+    CHECK(std::filesystem::exists(dir.file("ck/vocab.json")));
+
+    check_one_line_error(run_diloco(eval + " --dump " + dir.file("no/such/dir/dump")),
+                         dir.file("no/such/dir/dump"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("no")));
 }
 
 TEST_CASE("init from given weights starts a fresh optimizer", "[cli]") {

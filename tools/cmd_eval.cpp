@@ -1,5 +1,6 @@
 // `diloco eval`: the validation loss and perplexity of a checkpoint on a dataset (the built-in
-// corpus, a text file or token shards), computed exactly as `diloco train` evaluates.
+// corpus, a text file or token shards), computed exactly as `diloco train` evaluates; --dump
+// writes every window's ids, logits and per-token losses for comparison with other code.
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "tools/data_source.h"
 #include "tools/device.h"
 #include "util/error.h"
+#include "util/safetensors.h"
 
 namespace diloco {
 
@@ -24,8 +26,30 @@ struct EvalOptions {
     int seq = 0;  // 0: the model's context
     int val_batches = 0;  // 0: every validation window
     bool json = false;
+    std::string dump;  // safetensors file of ids, logits and losses ("": none)
     DeviceOptions device;
 };
+
+// inputs and targets [windows, seq] (I32), logits [windows, seq, vocab], losses [windows, seq].
+void write_dump(Gpt& model, const std::vector<TokenBatch>& batches, int seq,
+                const std::string& path) {
+    std::vector<int32_t> inputs, targets;
+    ForwardOutputs all;
+    for (const TokenBatch& b : batches) {
+        ForwardOutputs out = model.forward_outputs(b.inputs.data(), b.targets.data(), b.B, b.T);
+        inputs.insert(inputs.end(), b.inputs.begin(), b.inputs.end());
+        targets.insert(targets.end(), b.targets.begin(), b.targets.end());
+        all.logits.insert(all.logits.end(), out.logits.begin(), out.logits.end());
+        all.losses.insert(all.losses.end(), out.losses.begin(), out.losses.end());
+    }
+    const int64_t windows = static_cast<int64_t>(inputs.size()) / seq;
+    write_safetensors(path,
+                      {{"inputs", {windows, seq}, inputs.data(), "I32"},
+                       {"targets", {windows, seq}, targets.data(), "I32"},
+                       {"logits", {windows, seq, model.config().vocab}, all.logits.data()},
+                       {"losses", {windows, seq}, all.losses.data()}},
+                      {});
+}
 
 void run_eval(const EvalOptions& o) {
     ModelCheckpoint ck = load_model(o.checkpoint);
@@ -48,6 +72,7 @@ void run_eval(const EvalOptions& o) {
     // open_data refuses a validation set shorter than one window, so rows > 0.
     auto [sum, rows] = validation_share(model, batches, 0, 1);
     const double loss = sum / static_cast<double>(rows);
+    if (!o.dump.empty()) write_dump(model, batches, seq, o.dump);
     const double ppl = std::exp(loss), bits = loss / std::log(2.0);
     const auto saved_at = ck.metadata.find("diloco_step");
     const std::string step = saved_at == ck.metadata.end() ? "" : saved_at->second;
@@ -79,6 +104,9 @@ void add_eval_command(CLI::App& app) {
                     "batches of validation windows to use (0: all of them)")
         ->capture_default_str();
     cmd->add_flag("--json", o->json, "print one JSON object instead of a line of text");
+    cmd->add_option("--dump", o->dump,
+                    "also write the windows' ids, logits and per-token losses to this "
+                    "safetensors file (vocab floats per token: limit --val-batches)");
     add_device_options(*cmd, o->device);
     cmd->callback([o] { run_eval(*o); });
 }

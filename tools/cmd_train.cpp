@@ -134,10 +134,12 @@ std::unique_ptr<TrainData> load_data(const TrainOptions& o, Mode mode, const Top
                               o.val_fraction});
 }
 
-// A checkpoint of a model trained on tokens carries their tokenizer, for `diloco generate`.
+// A checkpoint carries its tokenizer, for `diloco generate` and transformers' AutoTokenizer (a
+// byte-level model: the Hugging Face files of its 256-byte vocabulary; a .bin shard has none).
 void save_tokenizer(const TrainData& data, const TrainOptions& o, const Topology& t) {
-    if (o.save.empty() || data.tokenizer_dir().empty() || t.world_rank != 0) return;
-    Tokenizer::load(data.tokenizer_dir()).save_gpt2(o.save);
+    if (o.save.empty() || t.world_rank != 0) return;
+    if (!data.tokenizer_dir().empty()) Tokenizer::load(data.tokenizer_dir()).save_gpt2(o.save);
+    else if (data.vocab() == 256) save_byte_vocab_hf(o.save);
 }
 
 class MetricsLog {
@@ -182,6 +184,7 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     save_tokenizer(*run.data, o, run.comms.topology);
     run.device = make_device(o.device, run.comms.topology.local_rank);
     GptConfig model = preset_config(o.preset, run.data->vocab());
+    model.eot = run.data->eot();
     run.trainer = std::make_unique<InnerTrainer>(*run.device.backend, model, *run.data,
                                                  inner_config(o, run.mode, run.comms.topology));
     run.trainer->init_params();

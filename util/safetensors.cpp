@@ -42,8 +42,10 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     std::string data;
     nlohmann::ordered_json header;
     for (const TensorToWrite& t : tensors) {
-        size_t bytes = element_count(t.shape) * sizeof(float);
-        header[t.name] = {{"dtype", "F32"},
+        require(t.dtype == "F32" || t.dtype == "I32",
+                path + ": cannot write tensor '" + t.name + "' as " + t.dtype);
+        size_t bytes = element_count(t.shape) * 4;
+        header[t.name] = {{"dtype", t.dtype},
                           {"shape", t.shape},
                           {"data_offsets", {data.size(), data.size() + bytes}}};
         data.append(reinterpret_cast<const char*>(t.data), bytes);
@@ -150,14 +152,28 @@ const std::string& SafetensorsFile::meta(const std::string& key) const {
     return it->second;
 }
 
-void SafetensorsFile::read_f32(const std::string& name, const std::vector<int64_t>& shape,
-                               float* out) const {
+const SafetensorsFile::Entry& SafetensorsFile::checked(const std::string& name,
+                                                      const std::string& dtype,
+                                                      const std::vector<int64_t>& shape) const {
     auto it = entries_.find(name);
     require(it != entries_.end(), path_ + ": missing tensor '" + name + "'");
     const Entry& e = it->second;
-    require(e.dtype == "F32", path_ + ": tensor '" + name + "' is " + e.dtype + ", expected F32");
+    require(e.dtype == dtype,
+            path_ + ": tensor '" + name + "' is " + e.dtype + ", expected " + dtype);
     require(e.shape == shape, path_ + ": tensor '" + name + "' has shape " +
                                   shape_string(e.shape) + ", expected " + shape_string(shape));
+    return e;
+}
+
+void SafetensorsFile::read_f32(const std::string& name, const std::vector<int64_t>& shape,
+                               float* out) const {
+    const Entry& e = checked(name, "F32", shape);
+    std::memcpy(out, bytes_.data() + data_start_ + e.begin, e.end - e.begin);
+}
+
+void SafetensorsFile::read_i32(const std::string& name, const std::vector<int64_t>& shape,
+                               int32_t* out) const {
+    const Entry& e = checked(name, "I32", shape);
     std::memcpy(out, bytes_.data() + data_start_ + e.begin, e.end - e.begin);
 }
 

@@ -1,5 +1,6 @@
 // Reading and writing safetensors files (the Hugging Face format): 8-byte header length, JSON
-// header of names, dtypes, shapes and offsets, then raw little-endian data. F32 tensors only.
+// header of names, dtypes, shapes and offsets, then raw little-endian data. Writes and reads F32
+// and I32 (token ids).
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,8 @@ namespace diloco {
 struct TensorToWrite {
     std::string name;
     std::vector<int64_t> shape;
-    const float* data;
+    const void* data;
+    std::string dtype = "F32";  // or I32 (token ids)
 };
 
 // Writes atomically; adds a CRC-32 of the data section to the metadata so corruption is caught.
@@ -38,8 +40,13 @@ public:
     const std::string& meta(const std::string& key) const;
     // Copies tensor name into out after checking it is F32 with exactly this shape.
     void read_f32(const std::string& name, const std::vector<int64_t>& shape, float* out) const;
+    // The same for an I32 tensor (token ids).
+    void read_i32(const std::string& name, const std::vector<int64_t>& shape, int32_t* out) const;
 
 private:
+    // The entry of tensor name after checking its dtype and shape; Errors name the file.
+    const Entry& checked(const std::string& name, const std::string& dtype,
+                         const std::vector<int64_t>& shape) const;
     std::string path_;
     std::string bytes_;
     size_t data_start_ = 0;
