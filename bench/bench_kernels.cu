@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -145,10 +146,17 @@ Args parse(int argc, char** argv) {
 void run(const Args& args) {
     CudaOptions options;
     options.bf16 = args.bf16;
+    options.attention = AttentionPath::flash;
     auto backend = make_cuda_backend(options);
-    options.flash_attention = false;
-    auto plain = make_cuda_backend(options);
     Backend& b = *backend;
+    // The other attention paths, each on a backend of its own.
+    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> paths;
+    paths.emplace_back("plain", nullptr);
+    if (args.bf16 && cuda_has_cudnn_attention()) paths.emplace_back("cudnn", nullptr);
+    for (auto& [name, other] : paths) {
+        options.attention = name == "plain" ? AttentionPath::plain : AttentionPath::cudnn;
+        other = make_cuda_backend(options);
+    }
     Bench bench(b, args.bf16, args.reps);
 
     const GptConfig cfg = preset_config("gpt2-124m", 50257);
@@ -228,8 +236,10 @@ void run(const Args& args) {
     const double att_flops = 2.0 * B * NH * double(T) * T * (C / NH);
     DeviceBuffer qkv = bench.storage(N * 3 * C), dqkv = bench.storage(N * 3 * C);
     DeviceBuffer lse = bench.floats(b.attention_stats_floats(B, T, NH));
-    for (Backend* a : {&b, plain.get()}) {
-        const std::string tag = a == &b ? " (flash)" : " (plain)";
+    std::vector<std::pair<std::string, Backend*>> timed{{"flash", &b}};
+    for (auto& [name, other] : paths) timed.emplace_back(name, other.get());
+    for (auto& [name, a] : timed) {
+        const std::string tag = " (" + name + ")";
         b.synchronize();  // inputs were filled on b's stream; events go on the timed one
         bench.stream = cuda_stream(*a);
         bench.compute("attention_forward" + tag, att_flops,
@@ -241,7 +251,7 @@ void run(const Args& args) {
         });
     }
 
-    plain->synchronize();
+    for (auto& [name, a] : timed) a->synchronize();
     bench.stream = cuda_stream(b);
     DeviceBuffer logits = bench.storage(N * Vp, 4.0f), losses = bench.floats(N);
     const double nv = static_cast<double>(N) * Vp * e;
@@ -259,7 +269,7 @@ void run(const Args& args) {
     const double adam_bytes = args.bf16 ? params * (2.0 * e + 24.0) : params * 28.0;
     bench.memory("adamw_update", adam_bytes, [&] {
         b.adamw_update(p.get(), args.bf16 ? master.f32() : nullptr, g.get(), m1.f32(), m2.f32(),
-                       params, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, step++, 0);
+                       params, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, step++, 0, 1);
     });
     b.synchronize();
 }

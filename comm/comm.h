@@ -9,6 +9,12 @@
 
 namespace diloco {
 
+// Where a rank sits on its machine: its index among the communicator's ranks that share the
+// machine, and their count. It chooses the rank's GPU, whatever island the rank is in.
+struct NodePlace {
+    int rank = 0, size = 1;
+};
+
 class Comm {
 public:
     virtual ~Comm() = default;
@@ -30,10 +36,13 @@ public:
     virtual bool threads_concurrent() const { return true; }
     // Name of the machine this rank runs on (for one island per host).
     virtual std::string host() const = 0;
+    // Collective: this rank's place among the ranks on its machine.
+    virtual NodePlace node_place() = 0;
 };
 
 // The world: MPI_COMM_WORLD when built with MPI and started under mpirun, else one process.
 std::unique_ptr<Comm> world_comm(int* argc, char*** argv);
+
 // Aborts every rank (after an Error on one of them) so that none is left waiting.
 void abort_world(int code);
 

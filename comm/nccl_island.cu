@@ -1,14 +1,18 @@
 // Averaging a device buffer over a GPU island with NCCL: the check that each rank has a GPU of
-// its own, the communicator's setup over MPI, and ncclAllReduce (ncclAvg) on the caller's stream.
+// its own, the communicator's setup over MPI, ncclAllReduce (ncclAvg) on the caller's stream
+// with a deadline, and ncclCommAbort wherever a peer may be gone.
 #include "comm/nccl_island.h"
 
 #include <nccl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <exception>
 #include <cstring>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "util/error.h"
@@ -54,7 +58,8 @@ bool own_gpus(Comm& island, const std::string& key) {
 
 }  // namespace
 
-std::unique_ptr<NcclIsland> NcclIsland::connect(Comm& island, int device, cudaStream_t stream) {
+std::unique_ptr<NcclIsland> NcclIsland::connect(Comm& island, int device, cudaStream_t stream,
+                                                const std::string& who, double timeout_s) {
     if (!own_gpus(island, gpu_key(island, device))) return nullptr;
     ncclUniqueId id{};
     if (island.rank() == 0) NCCL_CHECK(ncclGetUniqueId(&id));
@@ -62,24 +67,68 @@ std::unique_ptr<NcclIsland> NcclIsland::connect(Comm& island, int device, cudaSt
     CUDA_CHECK(cudaSetDevice(device));  // the communicator binds to the current device
     ncclComm_t comm = nullptr;
     NCCL_CHECK(ncclCommInitRank(&comm, island.size(), id, island.rank()));
-    return std::unique_ptr<NcclIsland>(new NcclIsland(comm, stream));
+    return std::unique_ptr<NcclIsland>(new NcclIsland(comm, stream, who, timeout_s));
 }
 
-// A destructor must not throw: a failure is reported and teardown goes on.
+NcclIsland::NcclIsland(ncclComm* comm, cudaStream_t stream, std::string who, double timeout_s)
+    : comm_(comm), stream_(stream), who_(std::move(who)), timeout_s_(timeout_s) {
+    const cudaError_t err = cudaEventCreateWithFlags(&done_, cudaEventDisableTiming);
+    if (err != cudaSuccess) {
+        ncclCommAbort(comm_);
+        check_cuda(err, "cudaEventCreateWithFlags");
+    }
+}
+
+// A destructor must not throw: a failure is reported and teardown goes on. Destroying waits for
+// the peers, so a communicator that failed, or one torn down by an error (a peer may be gone),
+// is aborted instead.
 NcclIsland::~NcclIsland() {
-    const ncclResult_t result = ncclCommDestroy(comm_);
+    cudaEventDestroy(done_);
+    if (aborted_) return;
+    const bool unwinding = std::uncaught_exceptions() > 0;
+    const ncclResult_t result = unwinding ? ncclCommAbort(comm_) : ncclCommDestroy(comm_);
     if (result != ncclSuccess)
-        std::fprintf(stderr, "warning: ncclCommDestroy: %s\n", ncclGetErrorString(result));
+        std::fprintf(stderr, "warning: %s: NCCL teardown: %s\n", who_.c_str(),
+                     ncclGetErrorString(result));
+}
+
+void NcclIsland::fail(const std::string& what) {
+    if (!aborted_) ncclCommAbort(comm_);
+    aborted_ = true;
+    throw Error("NCCL, " + who_ + ": " + what);
+}
+
+// Polls the event and NCCL's asynchronous error: a lost peer shows as an error or as an
+// all-reduce that never finishes, and either ends in a clear error, not a hang.
+void NcclIsland::wait_for(cudaEvent_t done) {
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+        const cudaError_t state = cudaEventQuery(done);
+        if (state == cudaSuccess) return;
+        if (state != cudaErrorNotReady)
+            fail(std::string("waiting for the all-reduce: ") + cudaGetErrorString(state));
+        ncclResult_t async = ncclSuccess;
+        const ncclResult_t got = ncclCommGetAsyncError(comm_, &async);
+        if (got != ncclSuccess || async != ncclSuccess)
+            fail(std::string("the all-reduce failed: ") +
+                 ncclGetErrorString(got != ncclSuccess ? got : async));
+        const double waited =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (waited > timeout_s_)
+            fail("the all-reduce did not finish in " + std::to_string(int(timeout_s_)) +
+                 " s (a peer of the island died or stopped); the communicator was aborted");
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
 }
 
 void NcclIsland::average(void* data, size_t n, bool bf16) {
-    NCCL_CHECK(ncclAllReduce(data, data, n, bf16 ? ncclBfloat16 : ncclFloat32, ncclAvg, comm_,
-                             stream_));
-    // A failure inside NCCL (a lost peer, say) surfaces asynchronously: say so now rather than
-    // queue more work on a broken communicator.
-    ncclResult_t async = ncclSuccess;
-    NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
-    check_nccl(async, "ncclAllReduce (asynchronous error)");
+    if (aborted_) fail("the communicator was aborted by an earlier error");
+    const ncclResult_t queued =
+        ncclAllReduce(data, data, n, bf16 ? ncclBfloat16 : ncclFloat32, ncclAvg, comm_, stream_);
+    if (queued != ncclSuccess) fail(std::string("ncclAllReduce: ") + ncclGetErrorString(queued));
+    const cudaError_t recorded = cudaEventRecord(done_, stream_);
+    if (recorded != cudaSuccess) fail(std::string("cudaEventRecord: ") + cudaGetErrorString(recorded));
+    wait_for(done_);
 }
 
 }  // namespace diloco

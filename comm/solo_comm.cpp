@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "comm/topology.h"
 #include "util/error.h"
 
 namespace diloco {
@@ -28,5 +29,7 @@ std::string SoloComm::host() const {
     gethostname(name, sizeof(name) - 1);
     return name;
 }
+
+NodePlace SoloComm::node_place() { return launcher_node_place(); }
 
 }  // namespace diloco

@@ -19,6 +19,8 @@ public:
     void barrier() override {}
     std::unique_ptr<Comm> split(int, int) override { return std::make_unique<SoloComm>(); }
     std::string host() const override;
+    // Several one-process worlds started by mpirun or srun still find their place on the machine.
+    NodePlace node_place() override;
 };
 
 }  // namespace diloco

@@ -4,6 +4,7 @@
 #include "comm/topology.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -86,6 +87,65 @@ Topology make_topology(int world_rank, const std::vector<int>& island_of_rank) {
     return t;
 }
 
+namespace {
+
+int env_int(const char* name, int fallback) {
+    const char* text = std::getenv(name);
+    if (!text) return fallback;
+    int v = 0;
+    require(parse_int(text, v) && v >= 0,
+            std::string("environment variable ") + name + "='" + text +
+                "' is not a non-negative integer");
+    return v;
+}
+
+// Slurm's SLURM_TASKS_PER_NODE: counts per node, "N(xM)" for M nodes of N tasks each.
+int slurm_tasks_on_node(const std::string& spec, int node) {
+    const std::string what = "environment variable SLURM_TASKS_PER_NODE='" + spec + "'";
+    std::stringstream in(spec);
+    int first = 0;
+    for (std::string item; std::getline(in, item, ',');) {
+        const size_t open = item.find("(x");
+        int tasks = 0, repeat = 1;
+        const bool repeated = open != std::string::npos && item.back() == ')';
+        require(parse_int(repeated ? item.substr(0, open) : item, tasks) && tasks > 0 &&
+                    (!repeated ||
+                     (parse_int(item.substr(open + 2, item.size() - open - 3), repeat) &&
+                      repeat > 0)),
+                what + ": '" + item + "' is not N or N(xM)");
+        if (node < first + repeat) return tasks;
+        first += repeat;
+    }
+    throw Error(what + " lists " + std::to_string(first) + " nodes, SLURM_NODEID is " +
+                std::to_string(node));
+}
+
+}  // namespace
+
+NodePlace launcher_node_place() {
+    NodePlace p;
+    if (std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) {
+        p.rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
+        p.size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", p.rank + 1);
+    } else if (std::getenv("SLURM_LOCALID")) {
+        p.rank = env_int("SLURM_LOCALID", 0);
+        const char* spec = std::getenv("SLURM_TASKS_PER_NODE");
+        p.size = spec ? slurm_tasks_on_node(spec, env_int("SLURM_NODEID", 0)) : p.rank + 1;
+    }
+    require(p.rank < p.size, "the launcher puts this process at local rank " +
+                                 std::to_string(p.rank) + " of " + std::to_string(p.size));
+    return p;
+}
+
+int gpu_for_rank(const NodePlace& place, int gpu_count, bool share) {
+    require(gpu_count > 0, "--device cuda: this machine has no CUDA device (or no driver)");
+    require(share || place.size <= gpu_count,
+            std::to_string(place.size) + " ranks on this machine but " +
+                std::to_string(gpu_count) + " GPU" + (gpu_count == 1 ? "" : "s") +
+                ": start one rank per GPU, or pass --share-gpus to let ranks share them");
+    return place.rank % gpu_count;
+}
+
 static std::vector<std::string> gather_hosts(Comm& world) {
     const size_t width = 256;
     std::vector<char> mine(width, '\0'), all(width * world.size());
@@ -105,6 +165,7 @@ IslandComms connect_islands(Comm& world, const std::string& islands, const std::
                                assign_islands(world.size(), islands, sizes, hosts));
     const Topology& t = c.topology;
     c.world = &world;
+    c.node = world.node_place();
     c.island = world.split(t.island, t.local_rank);
     c.cross = world.split(t.local_rank, t.island);
     c.leaders = world.split(t.local_rank == 0 ? 0 : 1, t.island);

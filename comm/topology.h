@@ -26,8 +26,18 @@ std::vector<int> assign_islands(int world_size, const std::string& islands,
                                 const std::vector<std::string>& host_of_rank);
 Topology make_topology(int world_rank, const std::vector<int>& island_of_rank);
 
+// This process's place on its machine from the launcher's environment: Open MPI's
+// OMPI_COMM_WORLD_LOCAL_RANK/_LOCAL_SIZE, else Slurm's SLURM_LOCALID with SLURM_TASKS_PER_NODE
+// ("2(x3),1") and SLURM_NODEID, else alone. Malformed values are errors naming the variable.
+NodePlace launcher_node_place();
+
+// The GPU of the rank at `place` on a machine with gpu_count GPUs: its index on the machine
+// modulo the count. More ranks than GPUs on one machine is an error unless `share` allows it.
+int gpu_for_rank(const NodePlace& place, int gpu_count, bool share);
+
 struct IslandComms {
     Topology topology;
+    NodePlace node;                 // this rank on its machine
     Comm* world = nullptr;          // not owned
     std::unique_ptr<Comm> island;   // the ranks of my island
     std::unique_ptr<Comm> cross;    // rank local_rank of every island (uniform islands)

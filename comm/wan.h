@@ -50,6 +50,7 @@ public:
     // The new communicator has the same link and counts its own delay.
     std::unique_ptr<Comm> split(int color, int key) override;
     std::string host() const override { return inner_->host(); }
+    NodePlace node_place() override { return inner_->node_place(); }
 
     // Total simulated delay so far (the nominal one, not the measured sleep); safe to read from
     // another thread while a collective runs.

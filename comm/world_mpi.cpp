@@ -100,6 +100,13 @@ public:
         check_mpi(MPI_Get_processor_name(name, &len), "Get_processor_name");
         return std::string(name, len);
     }
+    NodePlace node_place() override {
+        MPI_Comm node;
+        check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+                  "Comm_split_type");
+        MpiComm on_node(node, true);
+        return {on_node.rank(), on_node.size()};
+    }
 
 private:
     MPI_Comm comm_;

@@ -95,11 +95,13 @@ public:
     // master is null and storage is fp32) moves by -lr * (mhat / (sqrt(vhat) + eps) + wd * p);
     // params receives the new master value in storage precision. step counts from 1.
     // offset is the index of params[0] in the caller's whole buffer: a narrower storage type
-    // rounds element i stochastically from (step, offset + i), so every element has its own
-    // random stream however the caller splits the buffer into calls.
+    // rounds element i stochastically from (seed, step, offset + i), so every element has its
+    // own random stream however the caller splits the buffer into calls, and runs or islands
+    // with other seeds round differently.
     virtual void adamw_update(void* params, float* master, const void* grads, float* m, float* v,
                               size_t n, float lr, float beta1, float beta2, float eps,
-                              float weight_decay, float grad_scale, int step, size_t offset) = 0;
+                              float weight_decay, float grad_scale, int step, size_t offset,
+                              uint64_t seed) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

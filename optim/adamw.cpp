@@ -29,7 +29,8 @@ void AdamW::step(void* params, float* master, const void* grads, float lr, float
                               element(backend_, const_cast<void*>(grads), r.offset),
                               m_.f32() + r.offset, v_.f32() + r.offset, r.size, lr,
                               config_.beta1, config_.beta2, config_.eps,
-                              r.decay ? config_.weight_decay : 0.0f, grad_scale, step_, r.offset);
+                              r.decay ? config_.weight_decay : 0.0f, grad_scale, step_, r.offset,
+                              config_.rounding_seed);
     }
 }
 

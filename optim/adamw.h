@@ -14,6 +14,9 @@ struct AdamWConfig {
     float beta2 = 0.95f;
     float eps = 1e-8f;
     float weight_decay = 0.1f;
+    // Keys bf16 stochastic rounding: equal on ranks that hold the same parameters (an island;
+    // every rank in ddp), different across runs and islands.
+    uint64_t rounding_seed = 0;
 };
 
 class AdamW {

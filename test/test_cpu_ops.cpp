@@ -532,7 +532,7 @@ TEST_CASE("cpu AdamW: two steps by hand, with weight decay and grad_scale", "[cp
             const auto grads = cast<float>(g[step - 1]);
             backend->adamw_update(params.data(), separate_master ? master.data() : nullptr,
                                   grads.data(), fm.data(), fv.data(), 3, float(lr), float(b1),
-                                  float(b2), float(eps), float(wd), float(scale), step, 0);
+                                  float(b2), float(eps), float(wd), float(scale), step, 0, 0);
         }
         INFO("separate master: " << separate_master);
         check_close(widen(params), want, 1e-6, 0, "fp32 AdamW");

@@ -27,6 +27,7 @@ public:
     void barrier() override {}
     std::unique_ptr<Comm> split(int, int) override { return std::make_unique<FakeComm>(); }
     std::string host() const override { return "fake"; }
+    NodePlace node_place() override { return {}; }
 };
 
 WanComm fake_wan(WanLink link) { return WanComm(std::make_unique<FakeComm>(), link); }

@@ -89,6 +89,7 @@ public:
         return std::make_unique<ThreadComm>(child, mine);
     }
     std::string host() const override { return "localhost"; }
+    NodePlace node_place() override { return {rank_, size()}; }
 
 private:
     void publish(const void* send, const std::vector<size_t>* counts) {

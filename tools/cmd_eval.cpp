@@ -66,7 +66,7 @@ void run_eval(const EvalOptions& o) {
                 o.checkpoint + ")");
     const auto batches =
         data->val_batches(o.batch, seq, o.val_batches == 0 ? INT_MAX : o.val_batches);
-    Device device = make_device(o.device, 0);
+    Device device = make_device(o.device, NodePlace{});
     Gpt model(*device.backend, ck.config, o.batch, seq);
     model.set_params(ck.params);
     // open_data refuses a validation set shorter than one window, so rows > 0.

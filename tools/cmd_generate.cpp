@@ -83,7 +83,7 @@ void run_generate(const GenerateOptions& o) {
     require(!o.prompt.empty(), "--prompt must not be empty");
     ModelCheckpoint ck = load_model(o.checkpoint);
     TextCodec codec(o.checkpoint, ck.config.vocab);
-    Device device = make_device(o.device, 0);
+    Device device = make_device(o.device, NodePlace{});
     const int window = ck.config.max_seq;
     Gpt model(*device.backend, ck.config, 1, window);
     model.set_params(ck.params);

@@ -106,6 +106,8 @@ InnerConfig inner_config(const TrainOptions& o, Mode mode, const Topology& t) {
         c.data_seed = o.seed + 1000003ull * t.island;
         c.first_row = t.local_rank * o.batch;
     }
+    // The batch stream is already one per set of ranks that share parameters: round alike there.
+    c.adamw.rounding_seed = c.data_seed;
     return c;
 }
 
@@ -182,7 +184,7 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     }
     run.data = load_data(o, run.mode, run.comms.topology);
     save_tokenizer(*run.data, o, run.comms.topology);
-    run.device = make_device(o.device, run.comms.topology.local_rank);
+    run.device = make_device(o.device, run.comms.node);
     GptConfig model = preset_config(o.preset, run.data->vocab());
     model.eot = run.data->eot();
     run.trainer = std::make_unique<InnerTrainer>(*run.device.backend, model, *run.data,
@@ -195,8 +197,12 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
 }
 
 // After setup, because it is collective over the island and setup may fail on one rank alone.
-void connect_island(Run& run) {
-    GradReducer average = island_average(*run.comms.island, run.device);
+void connect_island(Run& run, const TrainOptions& o) {
+    const Topology& t = run.comms.topology;
+    const std::string who = "island " + std::to_string(t.island) + ", rank " +
+                            std::to_string(t.local_rank) + " (world rank " +
+                            std::to_string(t.world_rank) + ")";
+    GradReducer average = island_average(*run.comms.island, run.device, o.device, who);
     run.nccl = static_cast<bool>(average);
     run.loop->set_island_average(std::move(average));
 }
@@ -241,6 +247,16 @@ std::vector<uint32_t> param_checksums(Run& run) {
     sums[t.world_rank] = fnv1a32(params.data(), params.size() * sizeof(float));
     run.comms.world->allreduce_sum(sums.data(), sums.size());
     return std::vector<uint32_t>(sums.begin(), sums.end());
+}
+
+// Every rank says where it runs, so a wrong GPU mapping shows at the first glance.
+void print_placement(Run& run) {
+    const Topology& t = run.comms.topology;
+    std::printf("rank %d on %s (rank %d of %d on the machine): island %d (rank %d of %d in it), %s\n",
+                t.world_rank, run.comms.world->host().c_str(), run.comms.node.rank,
+                run.comms.node.size, t.island, t.local_rank, t.local_size,
+                run.device.backend->name().c_str());
+    std::fflush(stdout);
 }
 
 void print_header(Run& run, const TrainOptions& o) {
@@ -298,6 +314,7 @@ void train_loop(Run& run, const TrainOptions& o) {
     const Topology& t = run.comms.topology;
     const bool lead = t.world_rank == 0;
     MetricsLog log(lead ? o.log : "", !o.resume.empty());
+    print_placement(run);
     if (lead) print_header(run, o);
     const int last = o.stop_at > 0 ? o.stop_at : o.steps;
     const size_t tokens_per_step = size_t(o.batch) * o.seq * t.world_size;
@@ -352,7 +369,7 @@ void run_train(const TrainOptions& o, Comm& world) {
     Run run;
     run_agreed(world, [&] { setup(run, o, world); });
     run_or_abort(world, [&] {
-        connect_island(run);
+        connect_island(run, o);
         train_loop(run, o);
     });
 }

@@ -124,7 +124,8 @@ public:
     // updated and then copied over the params. fp32 needs no rounding, hence no offset.
     void adamw_update(void* params, float* master, const void* grads, float* m, float* v,
                       size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                      float grad_scale, int step, size_t /*offset*/) override {
+                      float grad_scale, int step, size_t /*offset*/,
+                      uint64_t /*seed*/) override {
         float* p = master ? master : f32(params);
         cpu::adamw_update(p, f32(grads), m, v, n, lr, beta1, beta2, eps, weight_decay,
                           grad_scale, step);

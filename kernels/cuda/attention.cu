@@ -1,5 +1,5 @@
-// Causal self-attention: fused flash-style kernels (online softmax, never a T x T matrix) and a
-// plain path (cuBLAS batched products + softmax kernels). Both keep one log-sum-exp per row.
+// Causal self-attention: fused flash-style kernels (online softmax, never a T x T matrix), a plain
+// path (cuBLAS batched products + softmax kernels), and the choice of path (cuDNN's included).
 #include <algorithm>
 #include <cmath>
 
@@ -434,13 +434,36 @@ void check_shape(int B, int T, int C, int NH) {
                 " C=" + std::to_string(C) + " NH=" + std::to_string(NH));
 }
 
+// The path that runs: automatic takes cuDNN wherever it can run the shape; asking for cuDNN where
+// it cannot is an error that says why. Flash hands heads over 128 to the plain path.
+AttentionPath resolve(Context& ctx, AttentionPath path, int B, int T, int C, int NH) {
+    if (path == AttentionPath::automatic || path == AttentionPath::cudnn) {
+#ifdef DILOCO_HAVE_CUDNN
+        const std::string why = cudnn_attention_refusal(ctx, B, T, C, NH);
+        if (why.empty()) return AttentionPath::cudnn;
+#else
+        const std::string why =
+            "this build has no cuDNN attention (the cudnn-frontend headers were not found when "
+            "it was configured)";
+#endif
+        require(path == AttentionPath::automatic, "--attention cudnn: " + why);
+        path = AttentionPath::flash;
+    }
+    return path == AttentionPath::flash && C / NH > kMaxFlashHead ? AttentionPath::plain : path;
+}
+
 }  // namespace
 
 void attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int B, int T, int C,
-                       int NH, bool flash) {
+                       int NH, AttentionPath path) {
     check_shape(B, T, C, NH);
     const int hs = C / NH;
-    if (!flash || hs > kMaxFlashHead) return plain_forward(ctx, out, lse, qkv, B, T, C, NH);
+    path = resolve(ctx, path, B, T, C, NH);
+#ifdef DILOCO_HAVE_CUDNN
+    if (path == AttentionPath::cudnn)
+        return cudnn_attention_forward(ctx, out, lse, qkv, B, T, C, NH);
+#endif
+    if (path == AttentionPath::plain) return plain_forward(ctx, out, lse, qkv, B, T, C, NH);
     dispatch(ctx.bf16, [&](auto tag) {
         using S = typename decltype(tag)::type;
         dispatch_head(hs, [&](auto d) {
@@ -455,11 +478,16 @@ void attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int
 
 void attention_backward(Context& ctx, void* dqkv, const void* dout, const void* qkv,
                         const void* out, const float* lse, int B, int T, int C, int NH,
-                        bool flash) {
+                        AttentionPath path) {
     check_shape(B, T, C, NH);
     const int hs = C / NH;
+    path = resolve(ctx, path, B, T, C, NH);
+#ifdef DILOCO_HAVE_CUDNN
+    if (path == AttentionPath::cudnn)
+        return cudnn_attention_backward(ctx, dqkv, dout, qkv, out, lse, B, T, C, NH);
+#endif
     const size_t rows = static_cast<size_t>(B) * NH * T;
-    const bool plain = !flash || hs > kMaxFlashHead;
+    const bool plain = path == AttentionPath::plain;
     // Scratch: delta, then (plain path) the score-sized buffers.
     const size_t delta_bytes = round256(rows * sizeof(float));
     char* buf = static_cast<char*>(

@@ -59,6 +59,7 @@ Context::Context(bool bf16_storage, int device_index) : bf16(bf16_storage), devi
                                                " available");
     CUDA_CHECK(cudaSetDevice(device));
     CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&compute_major, cudaDevAttrComputeCapabilityMajor, device));
     int smem = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     max_smem_per_block = static_cast<size_t>(smem);
@@ -82,6 +83,7 @@ Context::~Context() { release_handles(); }
 
 void Context::release_handles() noexcept {
     if (stream) warn_if(cudaStreamSynchronize(stream), "synchronizing before teardown");
+    cudnn.reset();  // its handle is bound to the stream
     for (auto& [key, plan] : plans) {
         cublasLtMatrixLayoutDestroy(plan.a);
         cublasLtMatrixLayoutDestroy(plan.b);
@@ -108,11 +110,13 @@ namespace {
 class CudaBackend final : public Backend {
 public:
     explicit CudaBackend(const CudaOptions& options)
-        : ctx_(options.bf16, options.device), flash_(options.flash_attention) {}
+        : ctx_(options.bf16, options.device), attention_(options.attention) {}
 
     std::string name() const override {
+        static const char* paths[] = {"", " cudnn-attention", " flash-attention",
+                                      " plain-attention"};
         return "cuda:" + std::to_string(ctx_.device) + (ctx_.bf16 ? " bf16" : " fp32") +
-               (flash_ ? "" : " plain-attention");
+               paths[static_cast<int>(attention_)];
     }
     size_t storage_bytes() const override { return ctx_.elem(); }
     cudaStream_t stream() const { return ctx_.stream; }
@@ -197,11 +201,11 @@ public:
     }
     void attention_forward(void* out, float* stats, const void* qkv, int B, int T, int C,
                            int NH) override {
-        cuda::attention_forward(ctx_, out, stats, qkv, B, T, C, NH, flash_);
+        cuda::attention_forward(ctx_, out, stats, qkv, B, T, C, NH, attention_);
     }
     void attention_backward(void* dqkv, const void* dout, const void* qkv, const void* out,
                             const float* stats, int B, int T, int C, int NH) override {
-        cuda::attention_backward(ctx_, dqkv, dout, qkv, out, stats, B, T, C, NH, flash_);
+        cuda::attention_backward(ctx_, dqkv, dout, qkv, out, stats, B, T, C, NH, attention_);
     }
     void residual_forward(void* out, const void* a, const void* b, size_t n) override {
         cuda::residual_forward(ctx_, out, a, b, n);
@@ -213,14 +217,14 @@ public:
     double sum_squares(const void* x, size_t n) override { return cuda::sum_squares(ctx_, x, n); }
     void adamw_update(void* params, float* master, const void* grads, float* m, float* v, size_t n,
                       float lr, float beta1, float beta2, float eps, float weight_decay,
-                      float grad_scale, int step, size_t offset) override {
+                      float grad_scale, int step, size_t offset, uint64_t seed) override {
         cuda::adamw_update(ctx_, params, master, grads, m, v, n, lr, beta1, beta2, eps,
-                           weight_decay, grad_scale, step, offset);
+                           weight_decay, grad_scale, step, offset, seed);
     }
 
 private:
     cuda::Context ctx_;
-    bool flash_;
+    AttentionPath attention_;
 };
 
 }  // namespace
@@ -229,11 +233,12 @@ std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options) {
     return std::make_unique<CudaBackend>(options);
 }
 
-std::unique_ptr<Backend> make_cuda_backend(bool bf16, int device) {
-    CudaOptions options;
-    options.bf16 = bf16;
-    options.device = device;
-    return make_cuda_backend(options);
+bool cuda_has_cudnn_attention() {
+#ifdef DILOCO_HAVE_CUDNN
+    return true;
+#else
+    return false;
+#endif
 }
 
 int cuda_device_count() {

@@ -10,13 +10,20 @@
 
 namespace diloco {
 
+// How attention runs: cuDNN's fused kernels (tensor cores), our flash-style kernels, or the plain
+// path (cuBLAS products around softmax kernels). automatic: cuDNN wherever it can run the shape
+// (bf16, compute capability 8.0+, a build with cuDNN), else flash.
+enum class AttentionPath { automatic, cudnn, flash, plain };
+
 struct CudaOptions {
     bool bf16 = true;  // storage type; false: fp32 storage and fp32 matmuls (TF32 off)
     int device = 0;
-    bool flash_attention = true;  // false: the plain path (cuBLAS products + softmax kernels)
+    AttentionPath attention = AttentionPath::automatic;
 };
 
-std::unique_ptr<Backend> make_cuda_backend(bool bf16, int device);
+// Whether this build has the cuDNN attention path.
+bool cuda_has_cudnn_attention();
+
 std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options);
 
 // Number of usable CUDA devices; 0 (never an error) without a driver or a GPU.

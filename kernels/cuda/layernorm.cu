@@ -1,5 +1,5 @@
 // LayerNorm forward (optionally fused with the residual add before it) and backward. One warp
-// per row; dweight/dbias are summed per block, then across blocks in a fixed order (no atomics).
+// per row, the row in registers; dweight/dbias summed per block, then across blocks in order.
 #include <algorithm>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -11,52 +11,67 @@ namespace {
 constexpr float kEps = 1e-5f;
 constexpr int kWarps = 8;  // rows in flight per block in the forward pass
 
-// With inp2 set, x = inp1 + inp2 is first stored to `residual` (rounded to storage type) and
-// the statistics are taken of the stored values, exactly as an unfused pair would see them.
+// Row values of one lane: chunk k holds columns (k * 32 + lane) * V ... + V - 1, so a warp's
+// accesses are contiguous. With inp2 set, x = inp1 + inp2 rounded to storage type (what the
+// stored residual holds, exactly as an unfused pair would see it).
 template <typename S, int V>
+__device__ __forceinline__ void load_x(float (&x)[V], const S* inp1, const S* inp2, size_t at) {
+    load<V>(x, inp1 + at);
+    if (!inp2) return;
+    float b[V];
+    load<V>(b, inp2 + at);
+#pragma unroll
+    for (int k = 0; k < V; k++) x[k] = round_to<S>(x[k] + b[k]);
+}
+
+template <typename S, int V>
+__device__ __forceinline__ void normalize_store(S* out, const float (&x)[V], float m, float r,
+                                                const S* weight, const S* bias, size_t at, int c) {
+    float w[V], b[V], y[V];
+    load<V>(w, weight + c);
+    load<V>(b, bias + c);
+#pragma unroll
+    for (int k = 0; k < V; k++) y[k] = (x[k] - m) * r * w[k] + b[k];
+    store<V>(out + at, y);
+}
+
+// One warp per row, the whole row in registers (CHUNKS * V values per lane): the inputs are
+// read once and the residual is written, never read back.
+template <typename S, int V, int CHUNKS>
 __global__ void __launch_bounds__(kWarps * 32)
     layernorm_forward_kernel(S* __restrict__ out, float* __restrict__ mean,
                              float* __restrict__ rstd, S* __restrict__ residual,
                              const S* __restrict__ inp1, const S* __restrict__ inp2,
                              const S* __restrict__ weight, const S* __restrict__ bias, int N,
                              int C) {
-    int lane = threadIdx.x % 32;
-    int row = blockIdx.x * kWarps + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kWarps + threadIdx.x / 32;
     if (row >= N) return;
     const size_t base = static_cast<size_t>(row) * C;
-    const S* x = inp1 + base;
+    float x[CHUNKS][V];
     float sum = 0.0f;
-    for (int c = lane * V; c < C; c += 32 * V) {
-        float a[V];
-        load<V>(a, x + c);
-        if (inp2) {
-            float b[V];
-            load<V>(b, inp2 + base + c);
 #pragma unroll
-            for (int k = 0; k < V; k++) a[k] = round_to<S>(a[k] + b[k]);
-            store<V>(residual + base + c, a);
-        }
+    for (int k = 0; k < CHUNKS; k++) {
+        const int c = (k * 32 + lane) * V;
+        if (c >= C) continue;
+        load_x<S, V>(x[k], inp1, inp2, base + c);
+        if (inp2) store<V>(residual + base + c, x[k]);
 #pragma unroll
-        for (int k = 0; k < V; k++) sum += a[k];
+        for (int j = 0; j < V; j++) sum += x[k][j];
     }
-    if (inp2) x = residual + base;  // each lane reads back only what it wrote itself
     const float m = warp_sum(sum) / C;
     float var = 0.0f;
-    for (int c = lane * V; c < C; c += 32 * V) {
-        float a[V];
-        load<V>(a, x + c);
 #pragma unroll
-        for (int k = 0; k < V; k++) var += (a[k] - m) * (a[k] - m);
+    for (int k = 0; k < CHUNKS; k++) {
+        if ((k * 32 + lane) * V >= C) continue;
+#pragma unroll
+        for (int j = 0; j < V; j++) var += (x[k][j] - m) * (x[k][j] - m);
     }
     const float r = rsqrtf(warp_sum(var) / C + kEps);
-    for (int c = lane * V; c < C; c += 32 * V) {
-        float a[V], w[V], b[V];
-        load<V>(a, x + c);
-        load<V>(w, weight + c);
-        load<V>(b, bias + c);
 #pragma unroll
-        for (int k = 0; k < V; k++) a[k] = (a[k] - m) * r * w[k] + b[k];
-        store<V>(out + base + c, a);
+    for (int k = 0; k < CHUNKS; k++) {
+        const int c = (k * 32 + lane) * V;
+        if (c < C) normalize_store<S, V>(out, x[k], m, r, weight, bias, base + c, c);
     }
     if (lane == 0) {
         if (mean) mean[row] = m;
@@ -64,9 +79,51 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
 }
 
-// Each warp walks rows with a grid stride; its dweight/dbias sums live in its own slice of
-// shared memory (one writer per address), and the block's warps are added in warp order.
-template <typename S>
+// Rows too wide for registers: three passes over the inputs, each recomputing x from inp1 and
+// inp2 (the residual this kernel writes is never read through the read-only path).
+template <typename S, int V>
+__global__ void __launch_bounds__(kWarps * 32)
+    layernorm_forward_wide_kernel(S* __restrict__ out, float* __restrict__ mean,
+                                  float* __restrict__ rstd, S* __restrict__ residual,
+                                  const S* __restrict__ inp1, const S* __restrict__ inp2,
+                                  const S* __restrict__ weight, const S* __restrict__ bias, int N,
+                                  int C) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kWarps + threadIdx.x / 32;
+    if (row >= N) return;
+    const size_t base = static_cast<size_t>(row) * C;
+    float sum = 0.0f;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float x[V];
+        load_x<S, V>(x, inp1, inp2, base + c);
+        if (inp2) store<V>(residual + base + c, x);
+#pragma unroll
+        for (int j = 0; j < V; j++) sum += x[j];
+    }
+    const float m = warp_sum(sum) / C;
+    float var = 0.0f;
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float x[V];
+        load_x<S, V>(x, inp1, inp2, base + c);
+#pragma unroll
+        for (int j = 0; j < V; j++) var += (x[j] - m) * (x[j] - m);
+    }
+    const float r = rsqrtf(warp_sum(var) / C + kEps);
+    for (int c = lane * V; c < C; c += 32 * V) {
+        float x[V];
+        load_x<S, V>(x, inp1, inp2, base + c);
+        normalize_store<S, V>(out, x, m, r, weight, bias, base + c, c);
+    }
+    if (lane == 0) {
+        if (mean) mean[row] = m;
+        if (rstd) rstd[row] = r;
+    }
+}
+
+// Each warp walks rows with a grid stride, V columns per access; its dweight/dbias sums live in
+// its own slice of shared memory (one writer per address), and the block's warps are added in
+// warp order.
+template <typename S, int V>
 __global__ void layernorm_backward_kernel(S* __restrict__ dinp, float* __restrict__ partial,
                                           const S* __restrict__ dout, const S* __restrict__ inp,
                                           const S* __restrict__ weight,
@@ -82,21 +139,34 @@ __global__ void layernorm_backward_kernel(S* __restrict__ dinp, float* __restric
         const size_t base = static_cast<size_t>(row) * C;
         const float m = mean[row], r = rstd[row];
         float s_dnorm = 0.0f, s_dnorm_xhat = 0.0f;
-        for (int c = lane; c < C; c += 32) {
-            float xhat = (to_float(inp[base + c]) - m) * r;
-            float dnorm = to_float(weight[c]) * to_float(dout[base + c]);
-            s_dnorm += dnorm;
-            s_dnorm_xhat += dnorm * xhat;
+        for (int c = lane * V; c < C; c += 32 * V) {
+            float x[V], w[V], dy[V];
+            load<V>(x, inp + base + c);
+            load<V>(w, weight + c);
+            load<V>(dy, dout + base + c);
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                const float dnorm = w[j] * dy[j];
+                s_dnorm += dnorm;
+                s_dnorm_xhat += dnorm * (x[j] - m) * r;
+            }
         }
         s_dnorm = warp_sum(s_dnorm) / C;
         s_dnorm_xhat = warp_sum(s_dnorm_xhat) / C;
-        for (int c = lane; c < C; c += 32) {
-            float xhat = (to_float(inp[base + c]) - m) * r;
-            float dy = to_float(dout[base + c]);
-            float dx = (to_float(weight[c]) * dy - s_dnorm - xhat * s_dnorm_xhat) * r;
-            dinp[base + c] = from_float<S>(to_float(dinp[base + c]) + dx);
-            dw[c] += dy * xhat;
-            db[c] += dy;
+        for (int c = lane * V; c < C; c += 32 * V) {
+            float x[V], w[V], dy[V], dx[V];
+            load<V>(x, inp + base + c);
+            load<V>(w, weight + c);
+            load<V>(dy, dout + base + c);
+            load<V>(dx, dinp + base + c);
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                const float xhat = (x[j] - m) * r;
+                dx[j] += (w[j] * dy[j] - s_dnorm - xhat * s_dnorm_xhat) * r;
+                dw[c + j] += dy[j] * xhat;
+                db[c + j] += dy[j];
+            }
+            store<V>(dinp + base + c, dx);
         }
     }
     __syncthreads();
@@ -119,14 +189,30 @@ __global__ void layernorm_param_grad_kernel(S* __restrict__ dweight, S* __restri
     if (dst) *dst = from_float<S>(to_float(*dst) + s);
 }
 
+constexpr int kMaxRegisterValues = 64;  // per lane: C <= 2048 in bf16, 1024 in fp32
+
 template <typename S, int V>
 void forward(Context& ctx, void* out, float* mean, float* rstd, void* residual, const void* inp1,
              const void* inp2, const void* weight, const void* bias, int N, int C) {
-    layernorm_forward_kernel<S, V><<<ceil_div(N, kWarps), kWarps * 32, 0, ctx.stream>>>(
-        static_cast<S*>(out), mean, rstd, static_cast<S*>(residual), static_cast<const S*>(inp1),
-        static_cast<const S*>(inp2), static_cast<const S*>(weight), static_cast<const S*>(bias), N,
-        C);
-    CUDA_LAUNCH_CHECK();
+    auto launch = [&](auto kernel) {
+        kernel<<<ceil_div(N, kWarps), kWarps * 32, 0, ctx.stream>>>(
+            static_cast<S*>(out), mean, rstd, static_cast<S*>(residual),
+            static_cast<const S*>(inp1), static_cast<const S*>(inp2),
+            static_cast<const S*>(weight), static_cast<const S*>(bias), N, C);
+        CUDA_LAUNCH_CHECK();
+    };
+    // The fewest chunks (a power of two, for few instantiations) that hold the row.
+    const int chunks = ceil_div(C, 32 * V);
+    if (chunks <= 1)
+        launch(layernorm_forward_kernel<S, V, 1>);
+    else if (chunks <= 2)
+        launch(layernorm_forward_kernel<S, V, 2>);
+    else if (chunks <= 4 && 4 * V <= kMaxRegisterValues)
+        launch(layernorm_forward_kernel<S, V, 4>);
+    else if (chunks <= 8 && 8 * V <= kMaxRegisterValues)
+        launch(layernorm_forward_kernel<S, V, 8>);
+    else
+        launch(layernorm_forward_wide_kernel<S, V>);
 }
 
 void forward_any(Context& ctx, void* out, float* mean, float* rstd, void* residual,
@@ -167,9 +253,11 @@ void layernorm_backward(Context& ctx, void* dinp, void* dweight, void* dbias, co
     const int blocks = static_cast<int>(std::min<size_t>(ceil_div(N, warps), 2 * ctx.sm_count));
     auto* partial = static_cast<float*>(
         ctx.scratch.get(static_cast<size_t>(blocks) * 2 * C * sizeof(float), ctx.stream));
-    dispatch(ctx.bf16, [&](auto tag) {
+    const bool vec = aligned16(dinp) && aligned16(dout) && aligned16(inp) && aligned16(weight) &&
+                     C % (16 / ctx.elem()) == 0;
+    dispatch_vec(ctx.bf16, vec, [&](auto tag, auto v) {
         using S = typename decltype(tag)::type;
-        auto kernel = layernorm_backward_kernel<S>;
+        auto kernel = layernorm_backward_kernel<S, decltype(v)::value>;
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(smem)));
         kernel<<<blocks, warps * 32, smem, ctx.stream>>>(

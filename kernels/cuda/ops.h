@@ -10,6 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <string>
+
+#include "kernels/cuda/cuda_backend.h"
 
 namespace diloco::cuda {
 
@@ -38,6 +42,8 @@ struct MatmulPlan {
 };
 using MatmulKey = std::array<int64_t, 16>;
 
+struct CudnnAttention;  // cuDNN's handle and built graphs (kernels/cuda/attention_cudnn.cpp)
+
 struct Context {
     Context(bool bf16, int device);
     ~Context();
@@ -47,6 +53,7 @@ struct Context {
     bool bf16;
     int device;
     int sm_count = 0;
+    int compute_major = 0;          // compute capability, major version
     size_t max_smem_per_block = 0;  // opt-in limit for dynamic shared memory
     cudaStream_t stream = nullptr;
     cublasHandle_t blas = nullptr;
@@ -56,6 +63,7 @@ struct Context {
     std::map<MatmulKey, MatmulPlan> plans;
     Scratch scratch;
     int* flag = nullptr;  // one device int for kernels to report bad input (cross-entropy)
+    std::shared_ptr<CudnnAttention> cudnn;  // made on first use; null in a build without cuDNN
     size_t elem() const { return bf16 ? 2 : 4; }
 
 private:
@@ -85,12 +93,23 @@ void matmul_backward(Context& ctx, void* dinp, void* dweight, void* dbias, void*
                      int OC);
 
 // Attention keeps the log-sum-exp of every score row as its stats: B*NH*T floats, natural log.
-// flash = true: fused kernels (head size up to 128; larger heads take the plain path).
-// flash = false: cuBLAS batched products around softmax kernels, T x T scores in scratch.
+// cudnn: cuDNN's fused kernels (bf16, sm_80+). flash: our fused kernels (head size up to 128;
+// larger heads take the plain path). plain: cuBLAS batched products around softmax kernels,
+// T x T scores in scratch. automatic: cudnn where cudnn_attention_refusal is empty, else flash.
 void attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int B, int T, int C,
-                       int NH, bool flash);
+                       int NH, AttentionPath path);
 void attention_backward(Context& ctx, void* dqkv, const void* dout, const void* qkv,
-                        const void* out, const float* lse, int B, int T, int C, int NH, bool flash);
+                        const void* out, const float* lse, int B, int T, int C, int NH,
+                        AttentionPath path);
+
+// The cuDNN path (kernels/cuda/attention_cudnn.cpp, in builds with cuDNN): why cuDNN cannot run
+// this shape here ("" when it can: both directions' graphs are then built and cached), and the
+// two directions.
+std::string cudnn_attention_refusal(Context& ctx, int B, int T, int C, int NH);
+void cudnn_attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int B, int T,
+                             int C, int NH);
+void cudnn_attention_backward(Context& ctx, void* dqkv, const void* dout, const void* qkv,
+                              const void* out, const float* lse, int B, int T, int C, int NH);
 
 void residual_forward(Context& ctx, void* out, const void* a, const void* b, size_t n);
 
@@ -101,6 +120,6 @@ double sum_squares(Context& ctx, const void* x, size_t n);
 
 void adamw_update(Context& ctx, void* params, float* master, const void* grads, float* m, float* v,
                   size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                  float grad_scale, int step, size_t offset);
+                  float grad_scale, int step, size_t offset, uint64_t seed);
 
 }  // namespace diloco::cuda

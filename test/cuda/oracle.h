@@ -21,8 +21,8 @@ namespace diloco::test {
 
 // One backend per configuration for the whole run: creating cuBLAS handles is slow. main()
 // releases them before the CUDA runtime unloads at exit.
-inline std::unique_ptr<Backend> (&gpu_cache())[2][2] {
-    static std::unique_ptr<Backend> cache[2][2];
+inline std::unique_ptr<Backend> (&gpu_cache())[2][4] {
+    static std::unique_ptr<Backend> cache[2][4];
     return cache;
 }
 
@@ -31,15 +31,28 @@ inline void release_gpu_backends() {
         for (auto& slot : row) slot.reset();
 }
 
-inline Backend& gpu(bool bf16, bool flash = true) {
-    auto& slot = gpu_cache()[bf16][flash];
+inline Backend& gpu(bool bf16, AttentionPath attention = AttentionPath::automatic) {
+    auto& slot = gpu_cache()[bf16][static_cast<int>(attention)];
     if (!slot) {
         CudaOptions options;
         options.bf16 = bf16;
-        options.flash_attention = flash;
+        options.attention = attention;
         slot = make_cuda_backend(options);
     }
     return *slot;
+}
+
+// The attention paths a test runs in this storage type: cuDNN's only in bf16 and where the build
+// has it.
+inline std::vector<AttentionPath> attention_paths(bool bf16) {
+    std::vector<AttentionPath> paths{AttentionPath::flash, AttentionPath::plain};
+    if (bf16 && cuda_has_cudnn_attention()) paths.push_back(AttentionPath::cudnn);
+    return paths;
+}
+
+inline const char* path_name(AttentionPath path) {
+    static const char* names[] = {"automatic", "cudnn", "flash", "plain"};
+    return names[static_cast<int>(path)];
 }
 
 inline Backend& cpu() {

@@ -155,12 +155,16 @@ TEST_CASE("attention forward and backward match the CPU", "[cuda][sanitize][atte
     struct Shape {
         int B, T, C, NH;
     };
-    // Head sizes 4, 12, 64, 100 (flash D = 32, 32, 64, 128) and 160 (beyond flash: plain).
+    // Head sizes 4, 12, 64, 100 (flash D = 32, 32, 64, 128) and 160 (beyond flash: plain);
+    // cuDNN takes the head sizes that are multiples of 8 up to 128.
+    for (AttentionPath path : attention_paths(bf16))
     for (Shape s : shapes<Shape>({Shape{1, 1, 8, 2}, Shape{2, 7, 36, 3}, Shape{2, 65, 128, 2},
-                                  Shape{1, 33, 200, 2}, Shape{1, 20, 320, 2}},
+                                  Shape{1, 33, 200, 2}, Shape{1, 20, 320, 2}, Shape{2, 97, 256, 2}},
                                  3)) {
-        INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
-        Backend& g = gpu(bf16);
+        const int hs = s.C / s.NH;
+        if (path == AttentionPath::cudnn && (hs % 8 != 0 || hs > 128)) continue;
+        INFO(path_name(path) << " B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
+        Backend& g = gpu(bf16, path);
         const size_t nq = size_t(s.B) * s.T * 3 * s.C, no = size_t(s.B) * s.T * s.C;
         const auto qkv = as_stored(g, random_values(nq, 1));
         const auto dout = as_stored(g, random_values(no, 2));
@@ -178,7 +182,7 @@ TEST_CASE("attention forward and backward match the CPU", "[cuda][sanitize][atte
     }
 }
 
-TEST_CASE("flash attention matches the plain cuBLAS path", "[cuda][sanitize][attention]") {
+TEST_CASE("the attention paths agree: flash, plain cuBLAS and cuDNN", "[cuda][sanitize][attention]") {
     const bool bf16 = GENERATE(false, true);
     struct Shape {
         int B, T, C, NH;
@@ -188,7 +192,7 @@ TEST_CASE("flash attention matches the plain cuBLAS path", "[cuda][sanitize][att
         INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
         const size_t nq = size_t(s.B) * s.T * 3 * s.C, no = size_t(s.B) * s.T * s.C;
         const size_t ns = size_t(s.B) * s.NH * s.T;
-        Backend& flash = gpu(bf16, true);
+        Backend& flash = gpu(bf16, AttentionPath::flash);
         const auto qkv = as_stored(flash, random_values(nq, 1, 1.5f));
         const auto dout = as_stored(flash, random_values(no, 2));
         auto run = [&](Backend& b) {
@@ -200,12 +204,24 @@ TEST_CASE("flash attention matches the plain cuBLAS path", "[cuda][sanitize][att
                                  s.NH);
             return Outputs{get(b, out, no), get_raw(b, st, ns), get(b, dx, nq)};
         };
-        const Outputs a = run(flash), p = run(gpu(bf16, false));
-        for (size_t k = 0; k < a.size(); k++) {
-            INFO("output " << k);
-            CHECK(rel_error(a[k], p[k]) < tolerance(bf16));
+        const Outputs a = run(flash);
+        for (AttentionPath path : attention_paths(bf16)) {
+            if (path == AttentionPath::flash) continue;
+            const Outputs p = run(gpu(bf16, path));
+            for (size_t k = 0; k < a.size(); k++) {
+                INFO(path_name(path) << " output " << k << " (out, log-sum-exp, dqkv)");
+                CHECK(rel_error(a[k], p[k]) < tolerance(bf16));
+            }
         }
     }
+}
+
+TEST_CASE("attention asked of cuDNN where it cannot run says why", "[cuda][attention]") {
+    Backend& g = gpu(false, AttentionPath::cudnn);
+    DeviceBuffer x(g, 3 * 64 * 4), out(g, 64 * 4), st(g, 4 * 4);
+    CHECK_THROWS_WITH(g.attention_forward(out.get(), st.f32(), x.get(), 1, 4, 16, 1),
+                      Catch::Contains("--attention cudnn") &&
+                          Catch::Contains(cuda_has_cudnn_attention() ? "bf16" : "no cuDNN"));
 }
 
 TEST_CASE("residual add matches the CPU, also in place", "[cuda][sanitize]") {
@@ -299,7 +315,7 @@ TEST_CASE("AdamW matches the CPU; bf16 keeps an fp32 master", "[cuda][sanitize]"
                 float* mp = bf16 ? master.f32() : nullptr;
                 for (int step = 1; step <= 2; step++)
                     b.adamw_update(p.get(), mp, gr.get(), m.f32(), v.f32(), n, 1e-3f, 0.9f, 0.95f,
-                                   1e-8f, 0.1f, 0.5f, step, 0);
+                                   1e-8f, 0.1f, 0.5f, step, 0, 0);
                 Outputs o{get(b, p, n), get_raw(b, m, n), get_raw(b, v, n)};
                 if (bf16) o.push_back(get_raw(b, master, n));
                 return o;
@@ -320,8 +336,27 @@ TEST_CASE("AdamW rounds each element from its index in the whole buffer", "[cuda
         for (auto [at, count] : pieces)
             g.adamw_update(element(g, p.get(), at), master.f32() + at, element(g, gr.get(), at),
                            m.f32() + at, v.f32() + at, count, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f,
-                           1.0f, 1, at);
+                           1.0f, 1, at, 7);
         return get(g, p, n);
     };
     CHECK(same_bits(run({{0, n}}), run({{0, half}, {half, n - half}})));
+}
+
+TEST_CASE("AdamW's rounding stream follows the seed: runs and islands differ", "[cuda]") {
+    Backend& g = gpu(true);
+    const size_t n = 4096;
+    const auto p0 = random_values(n, 8), grads = as_stored(g, random_values(n, 9));
+    auto run = [&](uint64_t seed) {
+        DeviceBuffer p = put(g, p0), master = put_raw(g, p0), gr = put(g, grads);
+        DeviceBuffer m = put_raw(g, std::vector<float>(n)), v = put_raw(g, std::vector<float>(n));
+        g.adamw_update(p.get(), master.f32(), gr.get(), m.f32(), v.f32(), n, 1e-3f, 0.9f, 0.95f,
+                       1e-8f, 0.0f, 1.0f, 1, 0, seed);
+        return get(g, p, n);
+    };
+    const auto a = run(11), b = run(12);
+    CHECK(same_bits(a, run(11)));
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += a[i] != b[i];
+    // About half of the elements round the other way when the stream changes.
+    CHECK(differ > n / 8);
 }
