@@ -60,12 +60,15 @@ TEST_CASE("a WanComm takes the link's time for the bytes a rank sends to the oth
                       {0, 0, 0, 0});
     });
     double expected = 0.020 + 5'000'000 * 8 / 0.8e9;
-    CHECK(t == Approx(expected).epsilon(0.1));
+    // A busy machine may wake the sleeper late, never early: tight below, loose above.
+    CHECK(t >= expected * 0.98);
+    CHECK(t < expected + 0.5);
     CHECK(wan.added_seconds() == Approx(expected));
     // Its 2,000,000 bytes go to 3 others: 20 ms + 60 ms.
     t = seconds_taken([&] { wan.allgatherv(nullptr, nullptr, {2'000'000, 1, 1, 1}); });
     double expected2 = 0.020 + 6'000'000 * 8 / 0.8e9;
-    CHECK(t == Approx(expected2).epsilon(0.1));
+    CHECK(t >= expected2 * 0.98);
+    CHECK(t < expected2 + 0.5);
     CHECK(wan.added_seconds() == Approx(expected + expected2));
 }
 

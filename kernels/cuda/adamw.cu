@@ -34,24 +34,44 @@ __device__ __forceinline__ bf16 round_stochastic<bf16>(float x, uint32_t random)
     return __ushort_as_bfloat16(static_cast<unsigned short>(u >> 16));
 }
 
-template <typename S>
+// One element's AdamW update: moments m, v move in place; returns the new parameter value.
+struct AdamStep {
+    float lr, beta1, beta2, eps, weight_decay, grad_scale, correction1, correction2;
+    __device__ __forceinline__ float operator()(float grad, float& m, float& v, float p) const {
+        const float g = grad * grad_scale;
+        m = beta1 * m + (1.0f - beta1) * g;
+        v = beta2 * v + (1.0f - beta2) * g * g;
+        const float mhat = m / correction1, vhat = v / correction2;
+        return p - lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * p);
+    }
+};
+
+// V consecutive elements per thread and access (16-byte fp32 moments when V = 4).
+template <typename S, int V>
 __global__ void adamw_kernel(S* __restrict__ params, float* __restrict__ master,
                              const S* __restrict__ grads, float* __restrict__ m,
-                             float* __restrict__ v, size_t n, float lr, float beta1, float beta2,
-                             float eps, float weight_decay, float grad_scale, float correction1,
-                             float correction2, uint32_t step, uint64_t offset, uint64_t seed) {
-    for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-         i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-        const float g = to_float(grads[i]) * grad_scale;
-        const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-        const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        const float mhat = mi / correction1, vhat = vi / correction2;
-        float p = master ? master[i] : to_float(params[i]);
-        p -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * p);
-        if (master) master[i] = p;
-        params[i] = round_stochastic<S>(p, hash_index(offset + i, step, seed));
+                             float* __restrict__ v, size_t n, AdamStep update, uint32_t step,
+                             uint64_t offset, uint64_t seed) {
+    for (size_t i = (static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x) * V; i < n;
+         i += static_cast<size_t>(gridDim.x) * blockDim.x * V) {
+        float g[V], mi[V], vi[V], p[V];
+        load<V>(g, grads + i);
+        load<V>(mi, m + i);
+        load<V>(vi, v + i);
+        if (master)
+            load<V>(p, master + i);
+        else
+            load<V>(p, params + i);
+        Pack<S, V> rounded;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            p[k] = update(g[k], mi[k], vi[k], p[k]);
+            rounded.v[k] = round_stochastic<S>(p[k], hash_index(offset + i + k, step, seed));
+        }
+        store<V>(m + i, mi);
+        store<V>(v + i, vi);
+        if (master) store<V>(master + i, p);
+        *reinterpret_cast<Pack<S, V>*>(params + i) = rounded;
     }
 }
 
@@ -64,14 +84,24 @@ void adamw_update(Context& ctx, void* params, float* master, const void* grads, 
     if (n == 0) return;
     const float c1 = 1.0f - std::pow(beta1, static_cast<float>(step));
     const float c2 = 1.0f - std::pow(beta2, static_cast<float>(step));
-    const unsigned blocks = std::min<unsigned>(ceil_div(n, 256), 16u * ctx.sm_count);
+    const AdamStep update{lr, beta1, beta2, eps, weight_decay, grad_scale, c1, c2};
+    constexpr int kV = 4;
+    const bool vec = n % kV == 0 && aligned16(m) && aligned16(v) && (!master || aligned16(master)) &&
+                     reinterpret_cast<uintptr_t>(params) % (kV * ctx.elem()) == 0 &&
+                     reinterpret_cast<uintptr_t>(grads) % (kV * ctx.elem()) == 0;
     dispatch(ctx.bf16, [&](auto tag) {
         using S = typename decltype(tag)::type;
-        adamw_kernel<S><<<blocks, 256, 0, ctx.stream>>>(
-            static_cast<S*>(params), master, static_cast<const S*>(grads), m, v, n, lr, beta1,
-            beta2, eps, weight_decay, grad_scale, c1, c2, static_cast<uint32_t>(step), offset,
-            seed);
-        CUDA_LAUNCH_CHECK();
+        auto launch = [&](auto kernel, int V) {
+            const unsigned blocks = std::min<unsigned>(ceil_div(n / V, 256), 16u * ctx.sm_count);
+            kernel<<<blocks, 256, 0, ctx.stream>>>(static_cast<S*>(params), master,
+                                                   static_cast<const S*>(grads), m, v, n, update,
+                                                   static_cast<uint32_t>(step), offset, seed);
+            CUDA_LAUNCH_CHECK();
+        };
+        if (vec)
+            launch(adamw_kernel<S, kV>, kV);
+        else
+            launch(adamw_kernel<S, 1>, 1);
     });
 }
 

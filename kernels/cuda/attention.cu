@@ -2,6 +2,7 @@
 // path (cuBLAS batched products + softmax kernels), and the choice of path (cuDNN's included).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/ops.h"
@@ -447,6 +448,10 @@ AttentionPath resolve(Context& ctx, AttentionPath path, int B, int T, int C, int
             "it was configured)";
 #endif
         require(path == AttentionPath::automatic, "--attention cudnn: " + why);
+        if (!ctx.noted_attention_fallback)  // once per backend: which path runs, and why
+            std::fprintf(stderr, "note: attention runs on our flash kernels, not cuDNN: %s\n",
+                         why.c_str());
+        ctx.noted_attention_fallback = true;
         path = AttentionPath::flash;
     }
     return path == AttentionPath::flash && C / NH > kMaxFlashHead ? AttentionPath::plain : path;

@@ -64,6 +64,7 @@ struct Context {
     Scratch scratch;
     int* flag = nullptr;  // one device int for kernels to report bad input (cross-entropy)
     std::shared_ptr<CudnnAttention> cudnn;  // made on first use; null in a build without cuDNN
+    bool noted_attention_fallback = false;  // automatic attention said once why not cuDNN
     size_t elem() const { return bf16 ? 2 : 4; }
 
 private:
