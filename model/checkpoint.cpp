@@ -2,9 +2,11 @@
 // (ours are [out, in]) and the embedding without its padded rows, converted on the way.
 #include "model/checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "model/hf_weights.h"
 #include "util/error.h"
 #include "util/files.h"
 #include "util/safetensors.h"
@@ -54,6 +56,28 @@ int json_int(const nlohmann::json& j, const char* key, const std::string& path) 
     return j[key].get<int>();
 }
 
+// A GPT-2 config may ask for what our model does not compute; refuse rather than differ.
+void check_architecture(const nlohmann::json& j, const GptConfig& c, const std::string& path) {
+    auto unsupported = [&](const char* key, const char* ours) {
+        return path + ": " + key + " = " + j[key].dump() + " is not supported (ours: " + ours + ")";
+    };
+    if (j.contains("activation_function"))
+        require(j["activation_function"] == "gelu_new" ||
+                    j["activation_function"] == "gelu_pytorch_tanh",
+                unsupported("activation_function", "GELU, tanh approximation"));
+    if (j.contains("layer_norm_epsilon"))
+        require(j["layer_norm_epsilon"] == 1e-5, unsupported("layer_norm_epsilon", "1e-5"));
+    if (j.contains("n_inner") && !j["n_inner"].is_null())
+        require(j["n_inner"] == 4 * c.channels, unsupported("n_inner", "4 n_embd"));
+    if (j.contains("tie_word_embeddings"))
+        require(j["tie_word_embeddings"] == true, unsupported("tie_word_embeddings", "true"));
+    if (j.contains("scale_attn_weights"))
+        require(j["scale_attn_weights"] == true, unsupported("scale_attn_weights", "true"));
+    if (j.contains("scale_attn_by_inverse_layer_idx"))
+        require(j["scale_attn_by_inverse_layer_idx"] == false,
+                unsupported("scale_attn_by_inverse_layer_idx", "false"));
+}
+
 }  // namespace
 
 void save_model(const std::string& dir, const GptConfig& config, const std::vector<float>& params,
@@ -97,6 +121,7 @@ GptConfig read_config_json(const std::string& path) {
                          : pad_vocab(c.vocab);
     const bool has_eos = j.contains("eos_token_id") && !j["eos_token_id"].is_null();
     c.eot = has_eos ? json_int(j, "eos_token_id", path) : c.vocab - 1;
+    check_architecture(j, c, path);
     try {
         validate(c);
     } catch (const Error& e) {
@@ -105,31 +130,47 @@ GptConfig read_config_json(const std::string& path) {
     return c;
 }
 
+namespace {
+
+// transformers writes the output projection only when it is not tied to the embedding (and
+// some versions write it anyway): a copy of the embedding is welcome, anything else is not ours.
+void check_tied_head(const HfWeights& weights, const GptConfig& config, const float* wte) {
+    if (!weights.contains("lm_head.weight")) return;
+    std::vector<float> head(static_cast<size_t>(config.vocab) * config.channels);
+    weights.read("lm_head.weight", {config.vocab, config.channels}, head.data());
+    require(std::equal(head.begin(), head.end(), wte),
+            weights.describe("lm_head.weight") +
+                " differs from the token embedding; an untied output layer is not supported");
+}
+
+}  // namespace
+
 ModelCheckpoint load_model(const std::string& dir) {
     require(std::filesystem::is_directory(dir), dir + ": checkpoint directory not found");
     ModelCheckpoint ck;
     ck.config = read_config_json(dir + "/config.json");
     ParamLayout layout = build_layout(ck.config);
-    SafetensorsFile file = SafetensorsFile::read(dir + "/model.safetensors");
-    for (const auto& [name, entry] : file.entries()) {
+    HfWeights weights = HfWeights::open(dir);
+    for (const std::string& name : weights.names()) {
         // Older transformers exports carry the causal mask as a buffer; it is not a parameter.
         if (name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias")) continue;
-        bool known = false;
+        bool known = name == "lm_head.weight";
         for (const ParamTensor& t : layout.tensors) known = known || t.name == name;
-        require(known, file.path() + ": unexpected tensor '" + name + "' for this config");
+        require(known, weights.describe(name) + " is unexpected for this config");
     }
     ck.params.assign(layout.total, 0.0f);
     for (const ParamTensor& t : layout.tensors) {
         float* dst = ck.params.data() + t.offset;
         if (!t.is_matmul_weight) {
-            file.read_f32(t.name, hf_shape(ck.config, t), dst);
+            weights.read(t.name, hf_shape(ck.config, t), dst);
             continue;
         }
         std::vector<float> hf(t.size);
-        file.read_f32(t.name, hf_shape(ck.config, t), hf.data());
+        weights.read(t.name, hf_shape(ck.config, t), hf.data());
         transpose(hf.data(), dst, t.shape[1], t.shape[0]);
     }
-    ck.metadata = file.metadata();
+    check_tied_head(weights, ck.config, ck.params.data() + layout.wte);
+    ck.metadata = weights.metadata();
     return ck;
 }
 

@@ -1,6 +1,8 @@
 // Tests of checkpoints: the Hugging Face layout of the weights, bitwise round trips of weights
-// and training state, and clear errors for truncated, corrupted and foreign files.
+// and training state, what transformers' save_pretrained writes (prefixed names, fp16 and bf16,
+// shards, buffers, a tied lm_head), and clear errors for truncated, corrupted and foreign files.
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -41,6 +43,80 @@ void flip_byte(const std::string& path, size_t from_end) {
     std::string bytes = test::read_text(path);
     bytes[bytes.size() - from_end] ^= 0x5a;
     test::write_text(path, bytes);
+}
+
+// Multiples of 1/64 in [-2, 2]: exact in fp16 and bf16, so a 16-bit export loads back bitwise.
+std::vector<float> exact_params(const GptConfig& c) {
+    const ParamLayout layout = build_layout(c);
+    Rng rng(3, 4);
+    std::vector<float> p(layout.total);
+    for (float& x : p) x = (static_cast<float>(rng.below(257)) - 128.0f) / 64.0f;
+    for (size_t i = layout.wte + size_t(c.vocab) * c.channels;
+         i < layout.wte + size_t(c.padded_vocab) * c.channels; i++)
+        p[i] = 0.0f;  // padded embedding rows are not saved
+    return p;
+}
+
+// The 16-bit word of a float that fp16 (or bf16) represents exactly.
+uint16_t to_16bit(float f, const std::string& dtype) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    if (dtype == "BF16") return static_cast<uint16_t>(bits >> 16);
+    const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+    if ((bits & 0x7FFFFFFF) == 0) return sign;
+    const uint32_t exponent = ((bits >> 23) & 0xFF) - 112;
+    return static_cast<uint16_t>(sign | (exponent << 10) | ((bits >> 13) & 0x3FF));
+}
+
+struct Tensor16 {
+    std::string name;
+    std::vector<int64_t> shape;
+    std::vector<uint16_t> words;
+};
+
+// What save_pretrained writes for these parameters: our checkpoint's tensors renamed
+// "transformer.NAME" in 16-bit floats, the causal-mask buffers, lm_head.weight = wte, split
+// into shards of `per_shard` tensors with an index; config.json as ours.
+void write_transformers_export(const std::string& dir, const GptConfig& c,
+                               const std::vector<float>& params, const std::string& dtype,
+                               size_t per_shard) {
+    save_model(dir + "/ours", c, params, {});
+    const SafetensorsFile ours = SafetensorsFile::read(dir + "/ours/model.safetensors");
+    std::vector<Tensor16> tensors;
+    for (const auto& [name, entry] : ours.entries()) {
+        size_t n = 1;
+        for (int64_t d : entry.shape) n *= d;
+        std::vector<float> values(n);
+        ours.read_f32(name, entry.shape, values.data());
+        Tensor16 t{"transformer." + name, entry.shape, {}};
+        for (float v : values) t.words.push_back(to_16bit(v, dtype));
+        if (name == "wte.weight") tensors.push_back({"lm_head.weight", t.shape, t.words});
+        tensors.push_back(std::move(t));
+    }
+    for (int l = 0; l < c.layers; l++) {
+        std::vector<uint16_t> mask(size_t(c.max_seq) * c.max_seq, to_16bit(1.0f, dtype));
+        tensors.push_back({"transformer.h." + std::to_string(l) + ".attn.bias",
+                           {1, 1, c.max_seq, c.max_seq}, mask});
+    }
+    nlohmann::json weight_map;
+    for (size_t first = 0; first < tensors.size(); first += per_shard) {
+        const std::string shard = "model-" + std::to_string(first / per_shard + 1) + ".safetensors";
+        std::vector<TensorToWrite> writes;
+        for (size_t i = first; i < std::min(tensors.size(), first + per_shard); i++) {
+            writes.push_back({tensors[i].name, tensors[i].shape, tensors[i].words.data(), dtype});
+            weight_map[tensors[i].name] = shard;
+        }
+        write_safetensors(dir + "/" + shard, writes, {{"format", "pt"}});
+    }
+    test::write_text(dir + "/model.safetensors.index.json",
+                     nlohmann::json({{"metadata", {{"total_size", 0}}}, {"weight_map", weight_map}})
+                         .dump(2));
+    std::filesystem::copy_file(dir + "/ours/config.json", dir + "/config.json");
+    std::filesystem::remove_all(dir + "/ours");
+}
+
+nlohmann::json read_json(const std::string& path) {
+    return nlohmann::json::parse(test::read_text(path));
 }
 
 }  // namespace
@@ -121,7 +197,7 @@ TEST_CASE("truncated, corrupted and foreign checkpoints are clear errors", "[che
     save_model(dir.file("small"), c, p, {});
     std::filesystem::copy_file(dir.file("model.safetensors"), dir.file("small/model.safetensors"),
                                std::filesystem::copy_options::overwrite_existing);
-    CHECK_THROWS_WITH(load_model(dir.file("small")), Catch::Contains("unexpected tensor 'h.2."));
+    CHECK_THROWS_WITH(load_model(dir.file("small")), Catch::Contains("tensor 'h.2.") && Catch::Contains("is unexpected for this config"));
 
     CHECK_THROWS_WITH(load_model(dir.file("nowhere")), Catch::Contains("not found"));
 
@@ -156,4 +232,124 @@ TEST_CASE("loading another model's weights or state is refused", "[checkpoint]")
     InnerTrainer c(*backend, micro_config(), data, other_seed);
     CHECK_THROWS_WITH(c.load_state(dir.file("ck/state.safetensors")),
                       Catch::Contains("seed 99"));
+}
+
+TEST_CASE("16-bit floats widen to F32 exactly", "[checkpoint]") {
+    TempDir dir;
+    const std::vector<uint16_t> half = {0x0001, 0x03FF, 0x3C00, 0x7BFF, 0xFC00, 0x8000, 0xC000};
+    const std::vector<uint16_t> bf16 = {0x3F80, 0xC2F7, 0x0001};
+    write_safetensors(dir.file("t.safetensors"),
+                      {{"half", {7}, half.data(), "F16"}, {"bf16", {3}, bf16.data(), "BF16"}}, {});
+    const SafetensorsFile f = SafetensorsFile::read(dir.file("t.safetensors"));
+    std::vector<float> h(7), b(3);
+    f.read_as_f32("half", {7}, h.data());
+    f.read_as_f32("bf16", {3}, b.data());
+    CHECK(h[0] == std::ldexp(1.0f, -24));  // the smallest subnormal
+    CHECK(h[1] == std::ldexp(1023.0f, -24));
+    CHECK(h == std::vector<float>{h[0], h[1], 1.0f, 65504.0f, -INFINITY, -0.0f, -2.0f});
+    CHECK(std::signbit(h[5]));
+    CHECK(b[0] == 1.0f);
+    CHECK(b[1] == -123.5f);
+    CHECK(b[2] == std::ldexp(1.0f, -133));
+    CHECK_THROWS_WITH(f.read_f32("half", {7}, h.data()),
+                      Catch::Contains("t.safetensors: tensor 'half' is F16, expected F32"));
+}
+
+TEST_CASE("a sharded fp16 or bf16 transformers export loads with our parameters", "[checkpoint]") {
+    const GptConfig c = micro_config();
+    const std::vector<float> p = exact_params(c);
+    for (const char* dtype : {"F16", "BF16"}) {
+        INFO(dtype);
+        TempDir dir;
+        write_transformers_export(dir.path(), c, p, dtype, 5);
+        REQUIRE(std::filesystem::exists(dir.file("model-4.safetensors")));
+        ModelCheckpoint ck = load_model(dir.path());
+        CHECK(ck.params == p);
+        CHECK(ck.config.vocab == 256);
+    }
+}
+
+TEST_CASE("a wrong transformers export is a one-line error naming the file", "[checkpoint]") {
+    const GptConfig c = micro_config();
+    const std::vector<float> p = exact_params(c);
+    TempDir dir;
+    const std::string index = dir.file("model.safetensors.index.json");
+    auto fresh = [&] {
+        std::filesystem::remove_all(dir.path());
+        std::filesystem::create_directories(dir.path());
+        write_transformers_export(dir.path(), c, p, "F16", 5);
+    };
+    auto fails_with = [&](const std::string& file, const std::string& what) {
+        CHECK_THROWS_WITH(load_model(dir.path()), Catch::Contains(file) && Catch::Contains(what));
+    };
+
+    fresh();
+    test::write_text(index, "{\"weight_map\": {");
+    fails_with(index, "malformed JSON");
+    test::write_text(index, "{\"metadata\": {}}");
+    fails_with(index, "no \"weight_map\" object");
+
+    fresh();
+    std::filesystem::remove(dir.file("model-2.safetensors"));
+    fails_with(dir.file("model-2.safetensors"), "cannot open");
+
+    fresh();  // a tensor the index does not list
+    nlohmann::json j = read_json(index);
+    const std::string unlisted = j["weight_map"].begin().key();
+    const std::string home = j["weight_map"][unlisted];
+    j["weight_map"].erase(unlisted);
+    test::write_text(index, j.dump());
+    fails_with(dir.file(home), "tensor '" + unlisted + "' is not in " + index);
+
+    fresh();  // a tensor the index lists that its shard lacks
+    j = read_json(index);
+    j["weight_map"]["transformer.h.0.ln_1.extra"] = "model-1.safetensors";
+    test::write_text(index, j.dump());
+    fails_with(dir.file("model-1.safetensors"), "missing tensor 'transformer.h.0.ln_1.extra'");
+    j["weight_map"]["transformer.h.0.ln_1.extra"] = "../model-1.safetensors";
+    test::write_text(index, j.dump());
+    fails_with(index, "is not a file name in this directory");
+
+    fresh();  // a wrong shape: a config of wider positions than the tensors
+    nlohmann::json config = read_json(dir.file("config.json"));
+    config["n_positions"] = 32;
+    test::write_text(dir.file("config.json"), config.dump());
+    fails_with("wpe.weight", "has shape [16,16], expected [32,16]");
+
+    fresh();  // an unknown tensor: the checkpoint of a deeper model
+    config = read_json(dir.file("config.json"));
+    config["n_layer"] = 1;
+    test::write_text(dir.file("config.json"), config.dump());
+    fails_with("model-", "tensor 'transformer.h.1.");
+
+    fresh();
+    config = read_json(dir.file("config.json"));
+    config["activation_function"] = "relu";
+    test::write_text(dir.file("config.json"), config.dump());
+    fails_with(dir.file("config.json"), "activation_function = \"relu\" is not supported");
+
+    fresh();
+    save_model(dir.path(), c, p, {});
+    fails_with(dir.path(), "holds both model.safetensors and model.safetensors.index.json");
+    std::filesystem::remove(index);
+    std::filesystem::remove(dir.file("model.safetensors"));
+    fails_with(dir.path(), "no model.safetensors or model.safetensors.index.json");
+
+    // An output layer that is not the embedding is another architecture.
+    std::vector<float> head(size_t(c.vocab) * c.channels, 0.25f);
+    save_model(dir.path(), c, p, {});
+    const SafetensorsFile ours = SafetensorsFile::read(dir.file("model.safetensors"));
+    std::vector<TensorToWrite> writes;
+    std::vector<std::vector<float>> keep;
+    for (const auto& [name, entry] : ours.entries()) {
+        size_t n = 1;
+        for (int64_t d : entry.shape) n *= d;
+        keep.emplace_back(n);
+        ours.read_f32(name, entry.shape, keep.back().data());
+        writes.push_back({name, entry.shape, keep.back().data()});
+    }
+    writes.push_back({"lm_head.weight", {c.vocab, c.channels}, head.data()});
+    write_safetensors(dir.file("model.safetensors"), writes, {});
+    fails_with(dir.file("model.safetensors"),
+               "tensor 'lm_head.weight' differs from the token embedding");
 }

@@ -268,6 +268,11 @@ TEST_CASE("bad input: a one-line error and a non-zero exit", "[cli]") {
                          "--batch must be positive, got 0");
     check_one_line_error(run_diloco("eval --checkpoint " + dir.file("ok") + " --val-batches -1"),
                          "--val-batches must not be negative");
+    std::filesystem::create_directories(dir.file("sharded"));
+    std::filesystem::copy_file(dir.file("ok/config.json"), dir.file("sharded/config.json"));
+    diloco::test::write_text(dir.file("sharded/model.safetensors.index.json"), "{\"weight_map\": [");
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("sharded")),
+                         dir.file("sharded/model.safetensors.index.json") + ": malformed JSON");
     {
         diloco::ShardWriter shard(dir.file("gpt2.bin"), 50257);
         const std::vector<int32_t> ids(5000, 50256);

@@ -4,6 +4,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -37,14 +39,24 @@ static std::string shape_string(const std::vector<int64_t>& shape) {
     return s + "]";
 }
 
+static size_t dtype_size(const std::string& dtype) {
+    if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
+    if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
+    if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
+    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" ||
+        dtype == "F8_E5M2")
+        return 1;
+    return 0;
+}
+
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
     std::string data;
     nlohmann::ordered_json header;
     for (const TensorToWrite& t : tensors) {
-        require(t.dtype == "F32" || t.dtype == "I32",
+        require(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "I32",
                 path + ": cannot write tensor '" + t.name + "' as " + t.dtype);
-        size_t bytes = element_count(t.shape) * 4;
+        size_t bytes = element_count(t.shape) * dtype_size(t.dtype);
         header[t.name] = {{"dtype", t.dtype},
                           {"shape", t.shape},
                           {"data_offsets", {data.size(), data.size() + bytes}}};
@@ -62,15 +74,6 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     write_file_atomic(path, file);
 }
 
-static size_t dtype_size(const std::string& dtype) {
-    if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
-    if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
-    if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
-    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" ||
-        dtype == "F8_E5M2")
-        return 1;
-    return 0;
-}
 
 static SafetensorsFile::Entry parse_entry(const std::string& path, const std::string& name,
                                           const nlohmann::json& j) {
@@ -153,13 +156,15 @@ const std::string& SafetensorsFile::meta(const std::string& key) const {
 }
 
 const SafetensorsFile::Entry& SafetensorsFile::checked(const std::string& name,
-                                                      const std::string& dtype,
+                                                      const std::vector<std::string>& dtypes,
                                                       const std::vector<int64_t>& shape) const {
     auto it = entries_.find(name);
     require(it != entries_.end(), path_ + ": missing tensor '" + name + "'");
     const Entry& e = it->second;
-    require(e.dtype == dtype,
-            path_ + ": tensor '" + name + "' is " + e.dtype + ", expected " + dtype);
+    std::string expected;
+    for (const std::string& d : dtypes) expected += (expected.empty() ? "" : " or ") + d;
+    require(std::find(dtypes.begin(), dtypes.end(), e.dtype) != dtypes.end(),
+            path_ + ": tensor '" + name + "' is " + e.dtype + ", expected " + expected);
     require(e.shape == shape, path_ + ": tensor '" + name + "' has shape " +
                                   shape_string(e.shape) + ", expected " + shape_string(shape));
     return e;
@@ -167,13 +172,54 @@ const SafetensorsFile::Entry& SafetensorsFile::checked(const std::string& name,
 
 void SafetensorsFile::read_f32(const std::string& name, const std::vector<int64_t>& shape,
                                float* out) const {
-    const Entry& e = checked(name, "F32", shape);
+    const Entry& e = checked(name, {"F32"}, shape);
     std::memcpy(out, bytes_.data() + data_start_ + e.begin, e.end - e.begin);
+}
+
+// IEEE half to float, exactly: normals rebias the exponent, subnormals are scaled, and
+// infinities and NaNs keep their payload.
+static float half_to_float(uint16_t h) {
+    const uint32_t sign = uint32_t(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F,
+                   mantissa = h & 0x3FF;
+    uint32_t bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else {
+        const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+        std::memcpy(&bits, &magnitude, 4);
+        bits |= sign;
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+void SafetensorsFile::read_as_f32(const std::string& name, const std::vector<int64_t>& shape,
+                                  float* out) const {
+    const Entry& e = checked(name, {"F32", "F16", "BF16"}, shape);
+    const char* data = bytes_.data() + data_start_ + e.begin;
+    if (e.dtype == "F32") {
+        std::memcpy(out, data, e.end - e.begin);
+        return;
+    }
+    const size_t n = (e.end - e.begin) / 2;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t word;
+        std::memcpy(&word, data + 2 * i, 2);
+        if (e.dtype == "F16") {
+            out[i] = half_to_float(word);
+        } else {  // bfloat16 is the top half of a float
+            const uint32_t bits = uint32_t(word) << 16;
+            std::memcpy(out + i, &bits, 4);
+        }
+    }
 }
 
 void SafetensorsFile::read_i32(const std::string& name, const std::vector<int64_t>& shape,
                                int32_t* out) const {
-    const Entry& e = checked(name, "I32", shape);
+    const Entry& e = checked(name, {"I32"}, shape);
     std::memcpy(out, bytes_.data() + data_start_ + e.begin, e.end - e.begin);
 }
 

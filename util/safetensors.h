@@ -1,6 +1,6 @@
 // Reading and writing safetensors files (the Hugging Face format): 8-byte header length, JSON
-// header of names, dtypes, shapes and offsets, then raw little-endian data. Writes and reads F32
-// and I32 (token ids).
+// header of names, dtypes, shapes and offsets, then raw little-endian data. Reads and writes F32,
+// F16, BF16 and I32 (token ids); reads the floats of any of the three as F32.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@ struct TensorToWrite {
     std::string name;
     std::vector<int64_t> shape;
     const void* data;
-    std::string dtype = "F32";  // or I32 (token ids)
+    std::string dtype = "F32";  // or F16, BF16 (raw 16-bit words), I32
 };
 
 // Writes atomically; adds a CRC-32 of the data section to the metadata so corruption is caught.
@@ -40,12 +40,15 @@ public:
     const std::string& meta(const std::string& key) const;
     // Copies tensor name into out after checking it is F32 with exactly this shape.
     void read_f32(const std::string& name, const std::vector<int64_t>& shape, float* out) const;
+    // Tensor name (F32, F16 or BF16, exactly this shape) as F32: 16-bit floats widen exactly.
+    void read_as_f32(const std::string& name, const std::vector<int64_t>& shape,
+                     float* out) const;
     // The same for an I32 tensor (token ids).
     void read_i32(const std::string& name, const std::vector<int64_t>& shape, int32_t* out) const;
 
 private:
     // The entry of tensor name after checking its dtype and shape; Errors name the file.
-    const Entry& checked(const std::string& name, const std::string& dtype,
+    const Entry& checked(const std::string& name, const std::vector<std::string>& dtypes,
                          const std::vector<int64_t>& shape) const;
     std::string path_;
     std::string bytes_;
