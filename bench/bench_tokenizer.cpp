@@ -1,8 +1,11 @@
 // Tokenizer bench: GPT-2 encoding speed on Tiny Shakespeare and 1,000 C4 documents, one thread and
-// all threads, beside tiktoken's WASM build as the peer; and the time to train an 8,000-token BPE.
+// all threads, beside tiktoken run in the same process tree on the same text, ids compared; and the
+// time to train an 8,000-token BPE.
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,15 +15,16 @@
 
 #include "data/bpe_trainer.h"
 #include "data/tokenizer.h"
+#include "bench/peer.h"
 #include "util/error.h"
 #include "util/files.h"
 
 using namespace diloco;
+using namespace diloco::bench;
 
 namespace {
 
-// tiktoken's WASM build, measured on one core of the development machine; not rerun here.
-constexpr const char* kPeer = "tiktoken WASM, one core: ~4-5 MB/s";
+constexpr int kReps = 5;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -63,12 +67,75 @@ std::string read_c4(const std::string& path) {
     return text;
 }
 
-void bench_corpus(const Tokenizer& tok, const char* name, const std::string& text, int threads) {
-    size_t tokens = 0;
-    double one = median_seconds([&] { tokens = tok.encode(text).size(); }, 5);
-    double all = median_seconds([&] { tok.encode_parallel(text, threads); }, 5);
+std::vector<int32_t> read_ids(const std::string& path) {
+    std::string bytes = read_file(path);
+    std::vector<int32_t> ids(bytes.size() / sizeof(int32_t));
+    std::memcpy(ids.data(), bytes.data(), ids.size() * sizeof(int32_t));
+    return ids;
+}
+
+// A scratch file that removes itself.
+struct TempFile {
+    std::string path;
+    TempFile() {
+        char name[] = "/tmp/diloco_bench_tokenizer_XXXXXX";
+        int fd = mkstemp(name);
+        require(fd >= 0, "cannot create a temporary file in /tmp");
+        close(fd);
+        path = name;
+    }
+    ~TempFile() { std::remove(path.c_str()); }
+};
+
+struct Peer {
+    std::string python, gpt2_dir;
+    int threads;
+};
+
+// tiktoken on the same text: its seconds on one thread and on all, and whether its ids (both
+// ways) equal ours.
+struct PeerResult {
+    double one = 0, all = 0;
+    bool same_ids = false;
+    std::string version;
+};
+
+PeerResult run_tiktoken(const Peer& peer, const std::string& text,
+                        const std::vector<int32_t>& ours) {
+    TempFile text_file, ids_one, ids_all;
+    write_file_atomic(text_file.path, text);
+    std::string args = shell_quote(peer.gpt2_dir) + " " + shell_quote(text_file.path) + " " +
+                       std::to_string(peer.threads) + " " + std::to_string(kReps) + " " +
+                       shell_quote(ids_one.path) + " " + shell_quote(ids_all.path);
+    std::string answer = run_peer_script(peer.python, "tiktoken_peer.py", args);
+    PeerResult r;
+    char version[64] = {};
+    require(std::sscanf(answer.c_str(), "%63s %lf %lf", version, &r.one, &r.all) == 3,
+            "tiktoken_peer.py: unexpected answer '" + answer + "'");
+    r.version = version;
+    r.same_ids = read_ids(ids_one.path) == ours && read_ids(ids_all.path) == ours;
+    return r;
+}
+
+// Ours then tiktoken's, one thread and all threads; returns false when the ids differ.
+bool bench_corpus(const Tokenizer& tok, const Peer& peer, const char* name,
+                  const std::string& text) {
+    std::vector<int32_t> ids, ids_parallel;
+    double one = median_seconds([&] { ids = tok.encode(text); }, kReps);
+    double all = median_seconds([&] { ids_parallel = tok.encode_parallel(text, peer.threads); },
+                                kReps);
+    require(ids == ids_parallel, std::string(name) + ": encode_parallel differs from encode");
     double mb = text.size() / 1e6;
-    std::printf("%-22s %8.2f %10zu %14.1f %14.1f\n", name, mb, tokens, mb / one, mb / all);
+    std::printf("%-20s %6.2f %8zu | ours %6.2f %6.2f MB/s", name, mb, ids.size(), mb / one,
+                mb / all);
+    if (peer.python.empty()) {
+        std::printf("\n");
+        return true;
+    }
+    PeerResult t = run_tiktoken(peer, text, ids);
+    std::printf(" | tiktoken %6.2f %6.2f MB/s | ratio %5.2fx %5.2fx | ids %s\n", mb / t.one,
+                mb / t.all, t.one / one, t.all / all, t.same_ids ? "equal" : "DIFFER");
+    return t.same_ids;
 }
 
 }  // namespace
@@ -81,19 +148,24 @@ int main(int argc, char** argv) try {
         read_file(require_path(data_dir + "/tinyshakespeare/input.txt", "Tiny Shakespeare"));
     std::string c4 = read_c4(
         require_path(data_dir + "/c4/c4-train.00000-of-01024.first1000.json.gz", "the C4 sample"));
-    int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    Peer peer{peers_python(), gpt2_dir,
+              static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
 
-    std::string all_threads = std::to_string(threads) + " threads MB/s";
-    std::printf("%-22s %8s %10s %14s %14s\n", "GPT-2 encode, median/5", "MB", "tokens",
-                "1 thread MB/s", all_threads.c_str());
-    bench_corpus(tok, "Tiny Shakespeare", shakespeare, threads);
-    bench_corpus(tok, "C4, 1,000 documents", c4, threads);
-    std::printf("peer: %s\n", kPeer);
+    std::printf("GPT-2 encode, median of %d: MB/s on 1 thread and on %d threads; ratio = ours / "
+                "tiktoken\n",
+                kReps, peer.threads);
+    if (peer.python.empty())
+        std::printf("peer (tiktoken) NOT run: no peers' python (scripts/peers.sh makes it, or "
+                    "set DILOCO_PEERS_PYTHON)\n");
+    std::printf("%-20s %6s %8s\n", "corpus", "MB", "tokens");
+    bool exact = bench_corpus(tok, peer, "Tiny Shakespeare", shakespeare);
+    exact = bench_corpus(tok, peer, "C4, 1,000 documents", c4) && exact;
 
     double train_s = median_seconds([&] { train_bpe(shakespeare, 8000); }, 3);
     std::printf("\nBPE training, 8,000 tokens on Tiny Shakespeare (median of 3): %.2f s\n",
                 train_s);
-    return 0;
+    if (!exact) std::fprintf(stderr, "bench_tokenizer: error: our ids differ from tiktoken's\n");
+    return exact ? 0 : 1;
 } catch (const Error& e) {
     std::fprintf(stderr, "bench_tokenizer: error: %s\n", e.what());
     return 1;
