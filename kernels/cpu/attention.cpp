@@ -1,95 +1,113 @@
 // Causal multi-head self-attention on the CPU: scores, stable softmax, weighted values, and the
-// backward through all three. Plain loops, O(T^2) memory for the probabilities.
+// backward through all three, as small matrix products per (batch, head) over blocks of queries.
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <cstring>
-#include <limits>
 #include <vector>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/simd.h"
 
 namespace diloco::cpu {
 
+namespace {
+
+// Queries per block: block r0..r1 only sees keys 0..r1, so the products skip most of the
+// masked upper triangle, while each product stays large enough for the BLAS.
+constexpr int kQueryBlock = 64;
+
+// Row of raw scores s[0..len) -> softmax(scale * s) in place, and zeros up to T.
+template <typename Real>
+DILOCO_CPU_CLONES void softmax_row(Real* p, int len, int T, Real scale) {
+    Real max = p[0];
+#pragma omp simd reduction(max : max)
+    for (int i = 1; i < len; i++) max = std::max(max, p[i]);
+    Real sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < len; i++) {
+        p[i] = exp_fast(scale * (p[i] - max));
+        sum += p[i];
+    }
+    const Real inv = Real(1) / sum;
+    for (int i = 0; i < len; i++) p[i] *= inv;
+    for (int i = len; i < T; i++) p[i] = 0;
+}
+
+// With p the probabilities and dp = dout . v over len keys: dp <- dscore =
+// scale * p * (dp - sum(p * dp)). Where p is 0 (above the diagonal) so is dscore.
+template <typename Real>
+DILOCO_CPU_CLONES void softmax_backward_row(Real* dp, const Real* p, int len, Real scale) {
+    Real weighted = 0;
+#pragma omp simd reduction(+ : weighted)
+    for (int i = 0; i < len; i++) weighted += p[i] * dp[i];
+    for (int i = 0; i < len; i++) dp[i] = scale * p[i] * (dp[i] - weighted);
+}
+
+}  // namespace
+
 template <typename Real>
 void attention_forward(Real* out, Real* att, const Real* qkv, int B, int T, int C, int NH) {
-    const int hs = C / NH;
-    const size_t C3 = 3 * static_cast<size_t>(C);
+    const int hs = C / NH, C3 = 3 * C;
     const Real scale = Real(1) / std::sqrt(Real(hs));
-#pragma omp parallel for collapse(3) schedule(static)
+#pragma omp parallel for collapse(2) schedule(dynamic)
     for (int b = 0; b < B; b++) {
-        for (int t = 0; t < T; t++) {
-            for (int h = 0; h < NH; h++) {
-                const Real* seq = qkv + static_cast<size_t>(b) * T * C3;
-                const Real* q = seq + t * C3 + h * hs;
-                Real* p = att + ((static_cast<size_t>(b) * NH + h) * T + t) * T;
-                Real max = -std::numeric_limits<Real>::infinity();
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const Real* k = seq + t2 * C3 + C + h * hs;
-                    Real s = 0;
-                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
-                    p[t2] = s * scale;
-                    max = std::max(max, p[t2]);
-                }
-                Real sum = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    p[t2] = std::exp(p[t2] - max);
-                    sum += p[t2];
-                }
-                for (int t2 = 0; t2 <= t; t2++) p[t2] /= sum;
-                for (int t2 = t + 1; t2 < T; t2++) p[t2] = 0;
-
-                Real* o = out + (static_cast<size_t>(b) * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const Real* v = seq + t2 * C3 + 2 * C + h * hs;
-                    for (int i = 0; i < hs; i++) o[i] += p[t2] * v[i];
-                }
+        for (int h = 0; h < NH; h++) {
+            const Real* q = qkv + static_cast<size_t>(b) * T * C3 + h * hs;
+            const Real *k = q + C, *v = q + 2 * C;
+            Real* p = att + (static_cast<size_t>(b) * NH + h) * T * T;
+            Real* o = out + static_cast<size_t>(b) * T * C + h * hs;
+            for (int r0 = 0; r0 < T; r0 += kQueryBlock) {
+                const int r1 = std::min(T, r0 + kQueryBlock), rows = r1 - r0;
+                Real* block = p + static_cast<size_t>(r0) * T;
+                gemm(kNoTrans, kTrans, rows, r1, hs, q + static_cast<size_t>(r0) * C3, C3, k, C3,
+                     Real(0), block, T);
+                for (int t = r0; t < r1; t++)
+                    softmax_row(p + static_cast<size_t>(t) * T, t + 1, T, scale);
+                gemm(kNoTrans, kNoTrans, rows, hs, r1, block, T, v, C3, Real(0),
+                     o + static_cast<size_t>(r0) * C, C);
             }
         }
     }
 }
 
-// A key or value at position t2 collects gradient from every later query, so one thread owns a
-// whole (batch, head) pair and walks its queries in order: no races, a fixed summation order.
-// With p the probabilities and dp = dout . v: dscore = p * (dp - sum(p * dp)).
+// Keys and values collect gradient from every later query: the query blocks run from the last
+// (which covers every key, so it overwrites dk and dv) to the first (which adds), in one order.
 template <typename Real>
 void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Real* att, int B,
                         int T, int C, int NH) {
-    const int hs = C / NH;
-    const size_t C3 = 3 * static_cast<size_t>(C);
+    const int hs = C / NH, C3 = 3 * C;
     const Real scale = Real(1) / std::sqrt(Real(hs));
-    std::memset(dqkv, 0, static_cast<size_t>(B) * T * C3 * sizeof(Real));
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            std::vector<Real> dp(T);
-            const Real* seq = qkv + static_cast<size_t>(b) * T * C3;
-            Real* dseq = dqkv + static_cast<size_t>(b) * T * C3;
-            for (int t = 0; t < T; t++) {
-                const Real* p = att + ((static_cast<size_t>(b) * NH + h) * T + t) * T;
-                const Real* d = dout + (static_cast<size_t>(b) * T + t) * C + h * hs;
-                Real weighted = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const Real* v = seq + t2 * C3 + 2 * C + h * hs;
-                    Real* dv = dseq + t2 * C3 + 2 * C + h * hs;
-                    dp[t2] = 0;
-                    for (int i = 0; i < hs; i++) {
-                        dp[t2] += d[i] * v[i];
-                        dv[i] += p[t2] * d[i];
-                    }
-                    weighted += p[t2] * dp[t2];
-                }
-                const Real* q = seq + t * C3 + h * hs;
-                Real* dq = dseq + t * C3 + h * hs;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const Real ds = p[t2] * (dp[t2] - weighted) * scale;
-                    const Real* k = seq + t2 * C3 + C + h * hs;
-                    Real* dk = dseq + t2 * C3 + C + h * hs;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += ds * k[i];
-                        dk[i] += ds * q[i];
-                    }
+    const int last = (T - 1) / kQueryBlock * kQueryBlock;
+#pragma omp parallel
+    {
+        // Each thread's dscores of one query block, reused across heads and calls.
+        static thread_local std::vector<Real> dscores;
+        dscores.resize(static_cast<size_t>(kQueryBlock) * T);
+#pragma omp for collapse(2) schedule(dynamic)
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < NH; h++) {
+                const size_t offset = static_cast<size_t>(b) * T * C3 + h * hs;
+                const Real *q = qkv + offset, *k = q + C, *v = q + 2 * C;
+                Real *dq = dqkv + offset, *dk = dq + C, *dv = dq + 2 * C;
+                const Real* p = att + (static_cast<size_t>(b) * NH + h) * T * T;
+                const Real* d = dout + static_cast<size_t>(b) * T * C + h * hs;
+                Real* ds = dscores.data();
+                for (int r0 = last; r0 >= 0; r0 -= kQueryBlock) {
+                    const int r1 = std::min(T, r0 + kQueryBlock), rows = r1 - r0;
+                    const Real beta = r0 == last ? Real(0) : Real(1);
+                    const Real* pblock = p + static_cast<size_t>(r0) * T;
+                    const Real* dblock = d + static_cast<size_t>(r0) * C;
+                    gemm(kTrans, kNoTrans, r1, hs, rows, pblock, T, dblock, C, beta, dv, C3);
+                    gemm(kNoTrans, kTrans, rows, r1, hs, dblock, C, v, C3, Real(0), ds, T);
+                    for (int t = r0; t < r1; t++)
+                        softmax_backward_row(ds + static_cast<size_t>(t - r0) * T,
+                                             p + static_cast<size_t>(t) * T, r1, scale);
+                    gemm(kNoTrans, kNoTrans, rows, hs, r1, ds, T, k, C3, Real(0),
+                         dq + static_cast<size_t>(r0) * C3, C3);
+                    gemm(kTrans, kNoTrans, r1, hs, rows, ds, T, q + static_cast<size_t>(r0) * C3,
+                         C3, beta, dk, C3);
                 }
             }
         }

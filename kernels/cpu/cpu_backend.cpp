@@ -22,6 +22,7 @@ namespace diloco {
 namespace {
 
 constexpr size_t kAlignment = 64;  // a cache line, and wide enough for any SIMD load
+constexpr size_t kZeroChunk = 1 << 20;
 
 float* f32(void* p) { return static_cast<float*>(p); }
 const float* f32(const void* p) { return static_cast<const float*>(p); }
@@ -43,7 +44,13 @@ public:
         return p;
     }
     void release(void* ptr) override { std::free(ptr); }
-    void zero(void* ptr, size_t bytes) override { std::memset(ptr, 0, bytes); }
+    // The gradients are zeroed every step: on all threads, which memset alone would not use.
+    void zero(void* ptr, size_t bytes) override {
+        char* p = static_cast<char*>(ptr);
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < bytes; c += kZeroChunk)
+            std::memset(p + c, 0, std::min(kZeroChunk, bytes - c));
+    }
     void upload(void* dst, const float* src, size_t n) override {
         std::memcpy(dst, src, n * sizeof(float));
     }

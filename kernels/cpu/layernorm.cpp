@@ -7,70 +7,93 @@
 #include <cstddef>
 
 #include "kernels/cpu/residual.h"
+#include "kernels/cpu/simd.h"
 
 namespace diloco::cpu {
 
 namespace {
+
 constexpr double kEps = 1e-5;
 constexpr int kChannelBlock = 32;
-}  // namespace
 
 // Variance from the deviations rather than E[x^2] - mean^2, which cancels badly in fp32.
+template <typename Real>
+DILOCO_CPU_CLONES void layernorm_row(Real* o, Real* mean, Real* rstd, const Real* x,
+                                     const Real* weight, const Real* bias, int C) {
+    Real m = 0;
+#pragma omp simd reduction(+ : m)
+    for (int i = 0; i < C; i++) m += x[i];
+    m /= C;
+    Real var = 0;
+#pragma omp simd reduction(+ : var)
+    for (int i = 0; i < C; i++) var += (x[i] - m) * (x[i] - m);
+    var /= C;
+    const Real r = Real(1) / std::sqrt(var + Real(kEps));
+    for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r * weight[i] + bias[i];
+    *mean = m;
+    *rstd = r;
+}
+
+// With xhat = (x - mean) * rstd and g = weight * dout, per row:
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
+template <typename Real>
+DILOCO_CPU_CLONES void layernorm_backward_row(Real* dx, const Real* d, const Real* x,
+                                              const Real* weight, Real mean, Real rstd, int C) {
+    Real g_mean = 0, gx_mean = 0;
+#pragma omp simd reduction(+ : g_mean, gx_mean)
+    for (int i = 0; i < C; i++) {
+        const Real g = weight[i] * d[i];
+        g_mean += g;
+        gx_mean += g * (x[i] - mean) * rstd;
+    }
+    g_mean /= C;
+    gx_mean /= C;
+    for (int i = 0; i < C; i++) {
+        const Real xhat = (x[i] - mean) * rstd;
+        dx[i] += (weight[i] * d[i] - g_mean - xhat * gx_mean) * rstd;
+    }
+}
+
+// Channels c0..c1 of the weight and bias gradients, summed over the rows in row order.
+template <typename Real>
+DILOCO_CPU_CLONES void layernorm_param_grads(Real* dweight, Real* dbias, const Real* dout,
+                                             const Real* inp, const Real* mean,
+                                             const Real* rstd, int N, int C, int c0, int c1) {
+    for (int n = 0; n < N; n++) {
+        const size_t row = static_cast<size_t>(n) * C;
+        for (int i = c0; i < c1; i++) {
+            const Real xhat = (inp[row + i] - mean[n]) * rstd[n];
+            dweight[i] += xhat * dout[row + i];
+            dbias[i] += dout[row + i];
+        }
+    }
+}
+
+}  // namespace
+
 template <typename Real>
 void layernorm_forward(Real* out, Real* mean, Real* rstd, const Real* inp, const Real* weight,
                        const Real* bias, int N, int C) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
-        const Real* x = inp + static_cast<size_t>(n) * C;
-        Real* o = out + static_cast<size_t>(n) * C;
-        Real m = 0;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= C;
-        Real var = 0;
-        for (int i = 0; i < C; i++) var += (x[i] - m) * (x[i] - m);
-        var /= C;
-        const Real r = Real(1) / std::sqrt(var + Real(kEps));
-        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r * weight[i] + bias[i];
-        mean[n] = m;
-        rstd[n] = r;
+        const size_t row = static_cast<size_t>(n) * C;
+        layernorm_row(out + row, mean + n, rstd + n, inp + row, weight, bias, C);
     }
 }
 
-// With xhat = (x - mean) * rstd and g = weight * dout, per row:
-// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
 template <typename Real>
 void layernorm_backward(Real* dinp, Real* dweight, Real* dbias, const Real* dout, const Real* inp,
                         const Real* weight, const Real* mean, const Real* rstd, int N, int C) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const size_t row = static_cast<size_t>(n) * C;
-        const Real *x = inp + row, *d = dout + row;
-        Real g_mean = 0, gx_mean = 0;
-        for (int i = 0; i < C; i++) {
-            const Real g = weight[i] * d[i];
-            g_mean += g;
-            gx_mean += g * (x[i] - mean[n]) * rstd[n];
-        }
-        g_mean /= C;
-        gx_mean /= C;
-        for (int i = 0; i < C; i++) {
-            const Real xhat = (x[i] - mean[n]) * rstd[n];
-            dinp[row + i] += (weight[i] * d[i] - g_mean - xhat * gx_mean) * rstd[n];
-        }
+        layernorm_backward_row(dinp + row, dout + row, inp + row, weight, mean[n], rstd[n], C);
     }
     // Weight and bias gradients sum over rows: split by channels so each sum keeps row order.
 #pragma omp parallel for schedule(static)
-    for (int c0 = 0; c0 < C; c0 += kChannelBlock) {
-        const int c1 = std::min(C, c0 + kChannelBlock);
-        for (int n = 0; n < N; n++) {
-            const size_t row = static_cast<size_t>(n) * C;
-            for (int i = c0; i < c1; i++) {
-                const Real xhat = (inp[row + i] - mean[n]) * rstd[n];
-                dweight[i] += xhat * dout[row + i];
-                dbias[i] += dout[row + i];
-            }
-        }
-    }
+    for (int c0 = 0; c0 < C; c0 += kChannelBlock)
+        layernorm_param_grads(dweight, dbias, dout, inp, mean, rstd, N, C, c0,
+                              std::min(C, c0 + kChannelBlock));
 }
 
 template <typename Real>
