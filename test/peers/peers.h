@@ -10,12 +10,18 @@
 
 namespace diloco::test {
 
-// Runs test/peers/SCRIPT with the peers' python and the given (shell-quoted) arguments.
-inline CliResult run_peer_script(const std::string& script, const std::string& args) {
+// The peers' python; skips the test when it is absent (call it first, before costly work).
+inline std::string peers_python() {
     const std::string python = DILOCO_PEERS_PYTHON;
     if (!std::filesystem::exists(python))
         skip_test(python + " is absent (make it with scripts/peers.sh)");
-    return run_command(python + " " + DILOCO_SOURCE_DIR + "/test/peers/" + script + " " + args);
+    return python;
+}
+
+// Runs test/peers/SCRIPT with the peers' python and the given (shell-quoted) arguments.
+inline CliResult run_peer_script(const std::string& script, const std::string& args) {
+    return run_command(peers_python() + " " + DILOCO_SOURCE_DIR + "/test/peers/" + script + " " +
+                       args);
 }
 
 }  // namespace diloco::test

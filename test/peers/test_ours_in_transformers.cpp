@@ -65,6 +65,7 @@ nlohmann::json train_and_compare(const TempDir& dir, const std::string& data) {
 }  // namespace
 
 TEST_CASE("a byte-level checkpoint of ours loads in transformers with our logits", "[peers]") {
+    peers_python();
     TempDir dir;
     write_text(dir.file("train.txt"), synthetic_text(60000, 5));
     nlohmann::json report = train_and_compare(dir, dir.file("train.txt"));
@@ -76,6 +77,7 @@ TEST_CASE("a byte-level checkpoint of ours loads in transformers with our logits
 
 TEST_CASE("a GPT-2-vocabulary checkpoint of ours loads in transformers with our logits",
           "[peers]") {
+    peers_python();
     const std::string gpt2 = shared_data("gpt2/encoder.json");
     TempDir dir;
     write_text(dir.file("val.txt"), synthetic_text(8000, 6));  // the first document validates

@@ -49,6 +49,7 @@ void compare_losses(const TempDir& dir, const std::string& theirs) {
 
 TEST_CASE("save_pretrained's fp16 shards and bf16 file load in ours with transformers' loss",
           "[peers]") {
+    peers_python();
     TempDir dir;
     write_text(dir.file("d.txt"), synthetic_text(40000, 11));
     const std::string fp16 = dir.file("fp16"), bf16 = dir.file("bf16");
