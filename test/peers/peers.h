@@ -18,10 +18,15 @@ inline std::string peers_python() {
     return python;
 }
 
-// Runs test/peers/SCRIPT with the peers' python and the given (shell-quoted) arguments.
+// Runs the script at `path` (from the repository's root) with the peers' python and the given
+// (shell-quoted) arguments.
+inline CliResult run_peer(const std::string& path, const std::string& args) {
+    return run_command(peers_python() + " " + DILOCO_SOURCE_DIR + "/" + path + " " + args);
+}
+
+// Runs test/peers/SCRIPT the same way.
 inline CliResult run_peer_script(const std::string& script, const std::string& args) {
-    return run_command(peers_python() + " " + DILOCO_SOURCE_DIR + "/test/peers/" + script + " " +
-                       args);
+    return run_peer("test/peers/" + script, args);
 }
 
 }  // namespace diloco::test

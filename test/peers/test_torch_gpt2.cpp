@@ -1,0 +1,77 @@
+// bench/torch_gpt2.py, the PyTorch side of bench/gpu_check.sh's training table, at a tiny shape on
+// the CPU (eager: torch.compile takes minutes here): each batch size trains and prints its line.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "test/peers/peers.h"
+
+using namespace diloco::test;
+
+namespace {
+
+const std::string kTiny =
+    "--device cpu --no-compile --seq 16 --layers 2 --heads 2 --channels 32 --vocab 64 --steps 2 "
+    "--warmup 1";
+
+// The value of `key=` in the line, or "" when the key is absent.
+std::string field(const std::string& line, const std::string& key) {
+    const size_t at = line.find(" " + key + "=");
+    if (at == std::string::npos) return "";
+    const size_t from = at + key.size() + 2;
+    return line.substr(from, line.find(' ', from) - from);
+}
+
+}  // namespace
+
+TEST_CASE("torch_gpt2.py trains each batch size and prints its tokens/s", "[peers]") {
+    const CliResult r = run_peer("bench/torch_gpt2.py", "--batch 2,3 " + kTiny);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    std::istringstream lines(r.out);
+    int batch = 2;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("torch_gpt2 ", 0) != 0) continue;
+        INFO(line);
+        CHECK(field(line, "B") == std::to_string(batch++));
+        CHECK(field(line, "T") == "16");
+        CHECK(field(line, "compile") == "off");
+        const double ms = std::stod(field(line, "ms_per_step"));
+        const double tokens = std::stod(field(line, "tokens_per_s"));
+        CHECK(ms > 0);
+        // tokens/s is B x T per step time, as printed (rounded to the integer).
+        CHECK(std::fabs(tokens - (batch - 1) * 16 / (ms * 1e-3)) <= 0.5 + 1e-3 * tokens);
+        const std::string loss = field(line, "loss");
+        const double first = std::stod(loss), last = std::stod(loss.substr(loss.find("->") + 2));
+        // Uniform random tokens over 64: the loss starts near ln 64.
+        CHECK(std::fabs(first - std::log(64.0)) < 0.5);
+        CHECK(std::isfinite(last));
+    }
+    CHECK(batch == 4);
+}
+
+TEST_CASE("torch_gpt2.py waits for its go file before the timed steps", "[peers]") {
+    TempDir dir;
+    const std::string go = dir.file("go"), log = dir.file("log");
+    // Once it says it waits, no timed result may be out yet; then the file appears.
+    const std::string script = std::string(DILOCO_SOURCE_DIR) + "/bench/torch_gpt2.py";
+    const CliResult r = run_command(
+        "(" + peers_python() + " " + script + " --batch 2 --go-file " + go + " " + kTiny + " >" +
+        log + " 2>&1 & pid=$!; for i in $(seq 3000); do grep -q waiting " + log +
+        " && break; kill -0 $pid || break; sleep 0.2; done; echo \"before go: $(grep -c '^torch_gpt2 ' " + log +
+        ")\"; touch " + go + "; wait $pid; rc=$?; cat " + log + "; exit $rc)");
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("before go: 0\n") != std::string::npos);
+    CHECK(r.out.find("waiting for " + go) != std::string::npos);
+    CHECK(r.out.find("torch_gpt2 device=cpu compile=off B=2 T=16 ") != std::string::npos);
+}
+
+TEST_CASE("torch_gpt2.py refuses a bad batch list", "[peers]") {
+    const CliResult r = run_peer("bench/torch_gpt2.py", "--batch 2,x " + kTiny);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--batch '2,x': expected comma-separated integers") != std::string::npos);
+    CHECK(r.out.empty());
+}
