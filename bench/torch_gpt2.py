@@ -1,62 +1,18 @@
 #!/usr/bin/env python3
-# PyTorch's speed on our training shape, for bench/gpu_check.sh to print beside bench_train: a GPT-2
-# written in plain torch (bf16 autocast, SDPA causal attention, torch.compile, fused AdamW, global
-# norm clipping, tied embedding over the padded vocabulary), trained on random tokens.
+# PyTorch's speed on our training shape, for bench/gpu_check.sh to print beside bench_train:
+# torch_peer.py's GPT-2 (SDPA causal attention, tied embedding, here over the padded vocabulary)
+# with bf16 autocast, torch.compile, fused AdamW and global norm clipping, on random tokens.
 #
 #   bench/torch_gpt2.py [--batch 16,64] [--seq 1024] [--steps 10] [--device cuda|cpu] ...
 # Prints one line per batch size: torch_gpt2 B=.. T=.. ms_per_step=.. tokens_per_s=.. loss=A->B
 import argparse
-import math
 import os
 import sys
 import time
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-
-class Block(nn.Module):
-    def __init__(self, channels, heads):
-        super().__init__()
-        self.heads = heads
-        self.ln1 = nn.LayerNorm(channels)
-        self.qkv = nn.Linear(channels, 3 * channels)
-        self.attn_proj = nn.Linear(channels, channels)
-        self.ln2 = nn.LayerNorm(channels)
-        self.fc = nn.Linear(channels, 4 * channels)
-        self.fc_proj = nn.Linear(4 * channels, channels)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.attn_proj(y.transpose(1, 2).reshape(B, T, C))
-        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
-
-
-class Gpt(nn.Module):
-    def __init__(self, layers, heads, channels, vocab, max_seq):
-        super().__init__()
-        self.wte = nn.Embedding(vocab, channels)
-        self.wpe = nn.Embedding(max_seq, channels)
-        self.blocks = nn.ModuleList(Block(channels, heads) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(channels)
-        # GPT-2's initialisation, as ours: N(0, 0.02), residual projections by 1/sqrt(2 layers).
-        for name, p in self.named_parameters():
-            if p.dim() == 2:
-                std = 0.02 / math.sqrt(2 * layers) if name.endswith("proj.weight") else 0.02
-                nn.init.normal_(p, 0.0, std)
-            elif name.endswith("bias"):
-                nn.init.zeros_(p)
-
-    def forward(self, tokens, targets):
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.wte(tokens) + self.wpe(positions)
-        for block in self.blocks:
-            x = block(x)
-        logits = F.linear(self.ln_f(x), self.wte.weight)
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
+from torch_peer import Gpt  # bench_cpu's PyTorch GPT-2, beside this file
 
 
 def parse_args():
@@ -92,14 +48,15 @@ class Run:
         self.args, self.model, self.loss, self.optimizer, self.batch = args, model, loss, optimizer, batch
         g = torch.Generator(device=args.device).manual_seed(batch)
         shape = (4, batch, args.seq + 1)
-        self.windows = torch.randint(0, args.vocab, shape, device=args.device, generator=g)
+        windows = torch.randint(0, args.vocab, shape, device=args.device, generator=g)
+        self.inputs, self.targets = windows[..., :-1].contiguous(), windows[..., 1:].contiguous()
         self.index = 0
 
     def step(self):
-        w = self.windows[self.index % len(self.windows)]
+        i = self.index % len(self.inputs)
         self.index += 1
         with torch.autocast(device_type=torch.device(self.args.device).type, dtype=torch.bfloat16):
-            loss = self.loss(w[:, :-1], w[:, 1:])
+            loss = self.loss(self.inputs[i], self.targets[i])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()

@@ -35,7 +35,7 @@ class Gpt(nn.Module):
         self.ln_f = nn.LayerNorm(channels)
 
     def forward(self, ids, targets):
-        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
         for block in self.blocks:
             x = block(x)
         logits = self.ln_f(x) @ self.wte.weight.T  # tied, as GPT-2 and ours
