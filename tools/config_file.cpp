@@ -18,11 +18,17 @@ void apply_config_file(CLI::App& cmd, const std::string& path) {
     require(std::filesystem::is_regular_file(path), path + ": config file not found");
     try {
         for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_file(path)) {
-            std::string name = item.name;
-            for (const std::string& parent : item.parents) name = parent + "." + name;
-            CLI::Option* opt = cmd.get_option_no_throw("--" + name);
-            require(opt != nullptr && name != "config",
-                    path + ": unknown option '" + name + "' for `diloco " + cmd.get_name() + "`");
+            // CLI11 reports entering and leaving a [section] as items of its own.
+            if (item.name == "++" || item.name == "--") continue;
+            std::string where = item.name;
+            for (auto p = item.parents.rbegin(); p != item.parents.rend(); ++p)
+                where = *p + "." + where;
+            // A [section] only groups keys for the reader: its keys are options by name.
+            require(item.parents.size() <= 1,
+                    path + ": '" + where + "': sections nest one level ([section] key = value)");
+            CLI::Option* opt = cmd.get_option_no_throw("--" + item.name);
+            require(opt != nullptr && item.name != "config",
+                    path + ": unknown option '" + where + "' for `diloco " + cmd.get_name() + "`");
             if (opt->count() > 0) continue;  // the command line wins
             for (const std::string& value : item.inputs) opt->add_result(value);
             opt->run_callback();

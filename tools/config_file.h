@@ -1,5 +1,6 @@
 // TOML run configs for subcommands: `--config FILE` sets any option of the subcommand by its
-// long name (without dashes); options given on the command line win over the file.
+// long name (without dashes), at the top or under a [section] that groups keys for the reader;
+// options given on the command line win over the file.
 #pragma once
 
 #include <CLI/CLI.hpp>
