@@ -437,7 +437,9 @@ void check_shape(int B, int T, int C, int NH) {
 
 // The path that runs: automatic takes cuDNN wherever it can run the shape; asking for cuDNN where
 // it cannot is an error that says why. Flash hands heads over 128 to the plain path.
-AttentionPath resolve(Context& ctx, AttentionPath path, int B, int T, int C, int NH) {
+// B and T reach only the cuDNN check, absent from a build without cuDNN.
+AttentionPath resolve(Context& ctx, AttentionPath path, [[maybe_unused]] int B,
+                      [[maybe_unused]] int T, int C, int NH) {
     if (path == AttentionPath::automatic || path == AttentionPath::cudnn) {
 #ifdef DILOCO_HAVE_CUDNN
         const std::string why = cudnn_attention_refusal(ctx, B, T, C, NH);
