@@ -24,6 +24,11 @@ public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;
     virtual size_t storage_bytes() const = 0;
+    // What the device calls itself (the GPU's name, the CPU's model name), for peak-rate tables.
+    virtual std::string device_name() const = 0;
+    // High-water mark of the bytes this backend has allocated (alloc, plus op scratch and
+    // workspaces where the backend keeps them), for the run's metrics.
+    virtual size_t peak_memory_bytes() const = 0;
 
     // Memory: alloc returns zeroed memory; copies convert between host fp32 and storage type.
     virtual void* alloc(size_t bytes) = 0;
@@ -89,6 +94,11 @@ public:
 
     // Sum of squares of n storage values, accumulated in fp32 or better, returned on the host.
     virtual double sum_squares(const void* x, size_t n) = 0;
+
+    // Gradient accumulation in fp32 where storage is narrower: sum[i] += x[i] (x in storage
+    // type), and dst[i] = src[i] rounded to the storage type (to nearest).
+    virtual void accumulate_f32(float* sum, const void* x, size_t n) = 0;
+    virtual void store_f32(void* dst, const float* src, size_t n) = 0;
 
     // One AdamW step over n elements (bias-corrected moments, decoupled weight decay).
     // g = grad * grad_scale; m,v updated; the fp32 master value (master, or params itself when

@@ -91,6 +91,19 @@ std::vector<float> Gpt::get_grads() {
 
 void Gpt::zero_grads() { backend_.zero(grads_.get(), grads_.bytes()); }
 
+void Gpt::fold_grads() {
+    if (!master()) return;
+    if (!grad_sum_.get()) grad_sum_ = DeviceBuffer(backend_, layout_.total * sizeof(float));
+    backend_.accumulate_f32(grad_sum_.f32(), grads_.get(), layout_.total);
+    zero_grads();
+}
+
+void Gpt::store_grads() {
+    if (!grad_sum_.get()) return;
+    backend_.store_f32(grads_.get(), grad_sum_.f32(), layout_.total);
+    backend_.zero(grad_sum_.get(), grad_sum_.bytes());
+}
+
 void Gpt::check_shape(int B, int T) const {
     require(B > 0 && B <= max_batch_ && T > 0 && T <= max_tokens_,
             "batch " + std::to_string(B) + "x" + std::to_string(T) + " exceeds the model's " +

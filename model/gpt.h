@@ -43,6 +43,12 @@ public:
     std::vector<float> get_params();
     std::vector<float> get_grads();
     void zero_grads();
+    // Gradient accumulation over micro-batches. With fp32 storage they add up in grads() itself
+    // and both calls do nothing. With narrower storage fold_grads() moves each micro-batch's
+    // gradients into an fp32 sum (bf16 would swallow the later, smaller additions) and
+    // store_grads() rounds the sum into grads() once, at the end of the step.
+    void fold_grads();
+    void store_grads();
 
     // Mean next-token loss over B x T positions, forward only.
     double evaluate(const int32_t* tokens, const int32_t* targets, int B, int T);
@@ -72,6 +78,7 @@ private:
     ParamLayout layout_;
     int max_batch_, max_tokens_;
     DeviceBuffer params_, grads_, master_;
+    DeviceBuffer grad_sum_;  // fp32, allocated by the first fold_grads() on narrow storage
     DeviceBuffer tokens_, targets_;
     std::vector<Layer> layers_;
     DeviceBuffer res_final_, lnf_, lnf_mean_, lnf_rstd_, logits_, losses_;

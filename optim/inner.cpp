@@ -29,6 +29,8 @@ InnerTrainer::InnerTrainer(Backend& backend, const GptConfig& model, const Train
     require(model.vocab == data.vocab(),
             data.source() + ": vocabulary " + std::to_string(data.vocab()) +
                 " does not match the model's " + std::to_string(model.vocab));
+    require(config.grad_accum > 0, "micro-batches per step must be positive, got " +
+                                       std::to_string(config.grad_accum));
     model_ = std::make_unique<Gpt>(backend, model, config.batch, config.seq);
     adamw_ = std::make_unique<AdamW>(backend, model_->layout(), config.adamw);
 }
@@ -39,12 +41,20 @@ void InnerTrainer::init_params() {
 
 StepResult InnerTrainer::step() {
     auto start = std::chrono::steady_clock::now();
-    TokenBatch batch = data_.train_batch(config_.data_seed, data_position_, config_.batch,
-                                         config_.seq, config_.first_row);
-    data_position_++;
+    // Micro-batch m takes rows first_row + m B .. of the step's batch: the rows, order and mean
+    // (each micro-batch's loss scaled by 1/grad_accum) of one batch of grad_accum x B rows.
+    const int micro = config_.grad_accum;
     model_->zero_grads();
-    double loss = model_->forward_backward(batch.inputs.data(), batch.targets.data(), batch.B,
-                                           batch.T);
+    double loss = 0;
+    for (int m = 0; m < micro; m++) {
+        TokenBatch batch = data_.train_batch(config_.data_seed, data_position_, config_.batch,
+                                             config_.seq, config_.first_row + m * config_.batch);
+        loss += model_->forward_backward(batch.inputs.data(), batch.targets.data(), batch.B,
+                                         batch.T, 1.0f / micro) / micro;
+        if (micro > 1) model_->fold_grads();
+    }
+    model_->store_grads();
+    data_position_++;
     if (reduce_grads_) reduce_grads_(model_->grads(), model_->num_params());
     ClipResult clip = clip_by_global_norm(backend_, model_->grads(), model_->num_params(),
                                           config_.grad_clip);

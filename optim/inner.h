@@ -17,14 +17,15 @@
 namespace diloco {
 
 struct InnerConfig {
-    int batch = 16;
+    int batch = 16;       // rows per micro-batch (what the activations are sized for)
+    int grad_accum = 1;   // micro-batches per step: a step takes batch x grad_accum rows
     int seq = 128;
     LrSchedule schedule;
     AdamWConfig adamw;
     float grad_clip = 1.0f;  // <= 0 turns clipping off
     uint64_t seed = 1337;    // initialisation
     uint64_t data_seed = 1337;  // the batch stream (one per island)
-    int first_row = 0;          // this rank's rows of each batch (data parallel)
+    int first_row = 0;          // this rank's first row of each batch (data parallel)
 };
 
 // Averages a gradient buffer (n storage values) over the ranks that share a step.
@@ -59,6 +60,7 @@ public:
     // the validation set for one of `parts` ranks).
     std::pair<double, size_t> evaluate_share(int max_batches, int part, int parts);
 
+    const InnerConfig& config() const { return config_; }
     int steps_taken() const { return step_; }
     uint64_t data_position() const { return data_position_; }
     Gpt& model() { return *model_; }

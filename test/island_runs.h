@@ -2,7 +2,9 @@
 // records, saved parameters, a synthetic corpus, and a success check that prints the output.
 #pragma once
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -43,6 +45,29 @@ inline std::string corpus(const TempDir& dir) {
 inline void require_ok(const CliResult& r) {
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
     REQUIRE(r.exit_code == 0);
+}
+
+// Exactly one line on stderr that names what it should, and a failing exit code.
+inline void check_one_line_error(const CliResult& r, const std::string& needle) {
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find(needle) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+// The largest and the mean absolute difference of two parameter vectors of one size.
+struct ParamDiff {
+    double worst = 0, mean = 0;
+};
+inline ParamDiff param_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    REQUIRE(a.size() == b.size());
+    ParamDiff d;
+    for (size_t i = 0; i < a.size(); i++) {
+        const double x = std::abs(double(a[i]) - double(b[i]));
+        d.worst = std::max(d.worst, x);
+        d.mean += x / a.size();
+    }
+    return d;
 }
 
 }  // namespace diloco::test::islands

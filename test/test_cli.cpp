@@ -10,8 +10,10 @@
 #include "data/shard.h"
 #include "model/checkpoint.h"
 #include "test/helpers.h"
+#include "test/island_runs.h"
 #include "util/safetensors.h"
 
+using diloco::test::islands::check_one_line_error;
 using diloco::test::run_diloco;
 using diloco::test::TempDir;
 
@@ -33,14 +35,6 @@ void train_small_checkpoint(const TempDir& dir, uint64_t seed, int steps) {
     REQUIRE(run_diloco("train --data " + dir.file("d.txt") + kSmallRun + " --steps " +
                        std::to_string(steps) + " --save " + dir.file("ck"))
                 .exit_code == 0);
-}
-
-// Exactly one line on stderr that names what it should, and a failing exit code.
-void check_one_line_error(const diloco::test::CliResult& r, const std::string& needle) {
-    INFO("stderr: " << r.err);
-    CHECK(r.exit_code != 0);
-    CHECK(r.err.find(needle) != std::string::npos);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
 }  // namespace

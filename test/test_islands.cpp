@@ -130,15 +130,9 @@ TEST_CASE("ddp over K ranks matches one rank with K times the batch", "[islands]
     // of its step (at most lr = 2e-3): a few such elements reach 1e-5. A real mismatch (a
     // missing average, a wrong row) moves most elements by ~lr, so the mean difference is the
     // sharp check and the worst one a loose bound.
-    std::vector<float> k = params(dir.file("k")), one = params(dir.file("one"));
-    double worst = 0, mean = 0;
-    for (size_t i = 0; i < k.size(); i++) {
-        double d = std::abs(double(k[i]) - double(one[i]));
-        worst = std::max(worst, d);
-        mean += d / k.size();
-    }
-    CHECK(worst < 1e-4);
-    CHECK(mean < 1e-7);
+    ParamDiff d = param_diff(params(dir.file("k")), params(dir.file("one")));
+    CHECK(d.worst < 1e-4);
+    CHECK(d.mean < 1e-7);
     double vk = records(dir.file("k.jsonl")).back().at("val_loss").get<double>();
     double v1 = records(dir.file("one.jsonl")).back().at("val_loss").get<double>();
     CHECK(vk == Approx(v1).epsilon(1e-5));

@@ -149,3 +149,32 @@ TEST_CASE("layout names follow GPT-2 and cover the buffer exactly once", "[model
     CHECK_FALSE(layout.find("h.0.ln_1.bias").decay);
     CHECK(layout.find("wte.weight").decay);
 }
+
+TEST_CASE("two micro-batches with loss scale 1/2 give one batch's mean and gradients", "[model]") {
+    auto backend = make_cpu_backend();
+    GptConfig c = small_config();
+    const int B = 4, T = 6;
+    auto tokens = random_tokens(B * T, c.vocab, 21), targets = random_tokens(B * T, c.vocab, 22);
+    Gpt whole(*backend, c, B, T), micro(*backend, c, B / 2, T);
+    std::vector<float> init = init_gpt2_params(c, whole.layout(), 4);
+    whole.set_params(init);
+    micro.set_params(init);
+    const double loss = whole.forward_backward(tokens.data(), targets.data(), B, T);
+    double micro_loss = 0;
+    for (int m = 0; m < 2; m++) {
+        const size_t rows = size_t(m) * (B / 2) * T;
+        micro_loss += micro.forward_backward(tokens.data() + rows, targets.data() + rows, B / 2,
+                                             T, 0.5f) / 2;
+        micro.fold_grads();  // fp32 storage: the sum stays in grads() itself
+    }
+    micro.store_grads();
+    CHECK(micro_loss == Approx(loss).epsilon(1e-12));
+    std::vector<float> a = whole.get_grads(), b = micro.get_grads();
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        worst = std::max(worst, std::abs(double(a[i]) - double(b[i])));
+        scale = std::max(scale, std::abs(double(a[i])));
+    }
+    REQUIRE(scale > 1e-3);
+    CHECK(worst < 1e-6 * scale);  // only the order of fp32 sums differs
+}

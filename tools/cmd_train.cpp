@@ -3,6 +3,7 @@
 // Under mpirun every rank runs this; rank 0 alone prints and logs.
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -10,12 +11,14 @@
 
 #include "comm/wan.h"
 #include "data/tokenizer.h"
+#include "model/flops.h"
 #include "optim/diloco.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
 #include "tools/data_source.h"
 #include "tools/device.h"
 #include "tools/ranks.h"
+#include "tools/throughput.h"
 #include "util/checksum.h"
 #include "util/error.h"
 
@@ -31,6 +34,8 @@ struct TrainOptions {
     int steps = 1000;
     int stop_at = 0;
     int batch = 16;
+    int grad_accum = 1;
+    uint64_t batch_tokens = 0;
     int seq = 128;
     float lr = 1e-3f;
     int warmup = 100;
@@ -64,12 +69,16 @@ struct TrainOptions {
     int overlap = 0;
     float merge_alpha = 0;
     WanLink wan;
+    double peak_tflops = 0;
 };
 
 void check_options(const TrainOptions& o, Mode mode) {
     require(o.steps > 0, "--steps must be positive, got " + std::to_string(o.steps));
     require(o.batch > 0, "--batch must be positive, got " + std::to_string(o.batch));
     require(o.seq > 0, "--seq must be positive, got " + std::to_string(o.seq));
+    require(o.grad_accum > 0, "--grad-accum must be positive, got " + std::to_string(o.grad_accum));
+    require(o.batch_tokens == 0 || o.grad_accum == 1,
+            "--grad-accum and --batch-tokens exclude each other: give one");
     require(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive and finite");
     require(o.warmup >= 0, "--warmup must not be negative");
     require(o.stop_at >= 0 && o.stop_at <= o.steps, "--stop-at must be within 0..--steps");
@@ -89,22 +98,40 @@ void check_options(const TrainOptions& o, Mode mode) {
             "--save-every and --stop-at need every sync merged: not with --overlap > 0");
 }
 
+// Micro-batches per step: --grad-accum, or what --batch-tokens asks of this rank's island
+// (ddp: of every island, the world's step spread evenly over all ranks).
+int grad_accum(const TrainOptions& o, Mode mode, const Topology& t) {
+    if (o.batch_tokens == 0) return o.grad_accum;
+    const bool ddp = mode == Mode::ddp;
+    const uint64_t tokens = o.batch_tokens * (ddp ? t.islands : 1);
+    const int ranks = ddp ? t.world_size : t.local_size;
+    const uint64_t micro = uint64_t(o.batch) * o.seq;
+    require(tokens % (micro * ranks) == 0 && tokens / (micro * ranks) <= INT32_MAX,
+            "--batch-tokens " + std::to_string(o.batch_tokens) +
+                (ddp ? " x " + std::to_string(t.islands) + " islands" : std::string()) +
+                " is not a whole number of micro-batches of --batch x --seq = " +
+                std::to_string(micro) + " tokens on each of " + std::to_string(ranks) +
+                (ddp ? " ranks" : " island ranks"));
+    return static_cast<int>(tokens / (micro * ranks));
+}
+
 InnerConfig inner_config(const TrainOptions& o, Mode mode, const Topology& t) {
     InnerConfig c;
     c.batch = o.batch;
+    c.grad_accum = grad_accum(o, mode, t);
     c.seq = o.seq;
     c.schedule = {o.lr, o.warmup, o.steps, o.min_lr_fraction};
     c.adamw.weight_decay = o.weight_decay;
     c.grad_clip = o.grad_clip;
     c.seed = o.seed;
     if (mode == Mode::ddp) {
-        // One batch of world x B rows per step, each rank taking its rows.
+        // One batch of world x B x grad_accum rows per step, each rank taking its rows.
         c.data_seed = o.seed;
-        c.first_row = t.world_rank * o.batch;
+        c.first_row = t.world_rank * o.batch * c.grad_accum;
     } else {
         // One stream per island (island 0's is the single-worker stream), rows per rank.
         c.data_seed = o.seed + 1000003ull * t.island;
-        c.first_row = t.local_rank * o.batch;
+        c.first_row = t.local_rank * o.batch * c.grad_accum;
     }
     // The batch stream is already one per set of ranks that share parameters: round alike there.
     c.adamw.rounding_seed = c.data_seed;
@@ -170,6 +197,7 @@ struct Run {
     std::unique_ptr<InnerTrainer> trainer;
     std::unique_ptr<DilocoLoop> loop;  // goes before the device: it may hold NCCL on its stream
     bool nccl = false;                 // the island averages gradients over NCCL
+    PeakRate peak;                     // rank 0's, for its MFU
 };
 
 void setup(Run& run, const TrainOptions& o, Comm& world) {
@@ -185,6 +213,8 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     run.data = load_data(o, run.mode, run.comms.topology);
     save_tokenizer(*run.data, o, run.comms.topology);
     run.device = make_device(o.device, run.comms.node);
+    if (run.comms.topology.world_rank == 0)  // before the model: the probe's buffers come and go
+        run.peak = peak_rate(*run.device.backend, run.device.gpu >= 0, o.peak_tflops);
     GptConfig model = preset_config(o.preset, run.data->vocab());
     model.eot = run.data->eot();
     run.trainer = std::make_unique<InnerTrainer>(*run.device.backend, model, *run.data,
@@ -259,7 +289,18 @@ void print_placement(Run& run) {
     std::fflush(stdout);
 }
 
-void print_header(Run& run, const TrainOptions& o) {
+// Tokens/s counts every rank's tokens over rank 0's step time; MFU is rank 0's own.
+Throughput make_throughput(Run& run, const TrainOptions& o) {
+    const InnerConfig& c = run.trainer->config();
+    const size_t rank_tokens = size_t(c.batch) * c.grad_accum * c.seq;
+    double all_tokens = double(rank_tokens);
+    run.comms.world->allreduce_sum(&all_tokens, 1);
+    return Throughput(*run.device.backend, run.peak,
+                      training_flops_per_token(run.trainer->model().config(), o.seq), rank_tokens,
+                      size_t(all_tokens));
+}
+
+void print_header(Run& run, const TrainOptions& o, const Throughput& speed) {
     const Topology& t = run.comms.topology;
     std::printf("diloco train: mode %s, %d island%s of %s rank(s), preset %s (%zu parameters), "
                 "data %s (%s), %s backend%s\n",
@@ -269,6 +310,11 @@ void print_header(Run& run, const TrainOptions& o) {
                 o.preset.c_str(), run.trainer->model().num_params(), run.data->source().c_str(),
                 run.data->describe().c_str(), run.device.backend->name().c_str(),
                 run.nccl ? ", island gradients over NCCL" : "");
+    const int accum = run.trainer->config().grad_accum;
+    if (accum > 1)
+        std::printf("gradient accumulation: %d micro-batches of %d x %d tokens per rank and step\n",
+                    accum, o.batch, o.seq);
+    std::printf("%s\n", speed.describe().c_str());
 }
 
 // Compute utilisation per round of H inner steps: compute time over wall time, evaluation and
@@ -315,9 +361,10 @@ void train_loop(Run& run, const TrainOptions& o) {
     const bool lead = t.world_rank == 0;
     MetricsLog log(lead ? o.log : "", !o.resume.empty());
     print_placement(run);
-    if (lead) print_header(run, o);
+    const Throughput speed = make_throughput(run, o);
+    if (lead) print_header(run, o, speed);
     const int last = o.stop_at > 0 ? o.stop_at : o.steps;
-    const size_t tokens_per_step = size_t(o.batch) * o.seq * t.world_size;
+    const size_t tokens_per_step = speed.tokens_per_step();
     const size_t n_params = run.trainer->model().num_params();
     double compute_s = 0, paused_s = 0;
     RoundClock clock;
@@ -332,10 +379,10 @@ void train_loop(Run& run, const TrainOptions& o) {
         nlohmann::json rec = {{"step", r.step},         {"tokens", r.step * tokens_per_step},
                               {"loss", r.loss},         {"lr", r.lr},
                               {"grad_norm", r.grad_norm}, {"ms", r.ms}};
+        const std::string rate = speed.add(rec, r.ms);
         if (lead)
-            std::printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | %.1f ms\n",
-                        r.step, o.steps, r.loss, r.lr, r.grad_norm,
-                        tokens_per_step / (r.ms / 1000.0), r.ms);
+            std::printf("step %5d/%d | loss %.4f | lr %.2e | norm %.3f | %s | %.1f ms\n", r.step,
+                        o.steps, r.loss, r.lr, r.grad_norm, rate.c_str(), r.ms);
         for (const OuterReport& rep : run.loop->sync_due(r.step == last))
             add_outer_report(run, rep, rec);
         const bool round = run.loop->round_end();
@@ -351,6 +398,7 @@ void train_loop(Run& run, const TrainOptions& o) {
             rec["compute_s"] = compute_s;
             rec["wall_s"] = paused_at - paused_s;  // training only: no evaluation or saving
             rec.update(run_info(o));
+            rec.update(speed.info());
             if (lead)
                 std::printf("step %5d/%d | val loss %.4f | val ppl %.3f | across islands %.3g MB\n",
                             r.step, o.steps, val, std::exp(val),
@@ -388,7 +436,13 @@ void add_train_command(CLI::App& app, Comm& world) {
         ->capture_default_str();
     cmd->add_option("--stop-at", o->stop_at,
                     "stop after this step, keeping the schedule of --steps (to resume later)");
-    cmd->add_option("--batch", o->batch, "sequences per step and rank")->capture_default_str();
+    cmd->add_option("--batch", o->batch, "sequences per micro-batch and rank")
+        ->capture_default_str();
+    cmd->add_option("--grad-accum", o->grad_accum,
+                    "micro-batches per step: a step takes batch x grad-accum sequences per rank")
+        ->capture_default_str();
+    cmd->add_option("--batch-tokens", o->batch_tokens,
+                    "tokens per step and island (sets --grad-accum; ddp: per island of the world)");
     cmd->add_option("--seq", o->seq, "tokens per sequence")->capture_default_str();
     cmd->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
     cmd->add_option("--warmup", o->warmup, "linear warm-up steps")->capture_default_str();
@@ -457,6 +511,9 @@ void add_train_command(CLI::App& app, Comm& world) {
     cmd->add_option("--wan-latency-ms", o->wan.latency_ms,
                     "simulated latency of each collective between islands")
         ->capture_default_str();
+    cmd->add_option("--peak-tflops", o->peak_tflops,
+                    "the device's peak rate for MFU (default: the GPU table, or the CPU's "
+                    "matmul rate measured at start)");
     cmd->callback([o, cmd, &world] {
         apply_config_file(*cmd, o->config);
         run_train(*o, world);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "kernels/backend.h"
@@ -15,6 +16,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/residual.h"
+#include "kernels/memory_meter.h"
 #include "util/error.h"
 
 namespace diloco {
@@ -27,10 +29,23 @@ constexpr size_t kZeroChunk = 1 << 20;
 float* f32(void* p) { return static_cast<float*>(p); }
 const float* f32(const void* p) { return static_cast<const float*>(p); }
 
+// The processor's model name from /proc/cpuinfo ("cpu" where it gives none, as on some ARM).
+std::string cpu_model_name() {
+    std::ifstream info("/proc/cpuinfo");
+    for (std::string line; std::getline(info, line);) {
+        if (!line.starts_with("model name")) continue;
+        const size_t colon = line.find(':');
+        if (colon != std::string::npos && colon + 2 <= line.size()) return line.substr(colon + 2);
+    }
+    return "cpu";
+}
+
 class CpuBackend : public Backend {
 public:
     std::string name() const override { return "cpu"; }
     size_t storage_bytes() const override { return sizeof(float); }
+    std::string device_name() const override { return cpu_model_name(); }
+    size_t peak_memory_bytes() const override { return memory_.peak(); }
 
     // aligned_alloc wants a non-zero multiple of the alignment; zero bytes still get a distinct
     // pointer, so release() needs no special case.
@@ -41,9 +56,13 @@ public:
         void* p = fits ? std::aligned_alloc(kAlignment, rounded) : nullptr;
         require(p != nullptr, "cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
         std::memset(p, 0, rounded);
+        memory_.allocated(p, rounded);
         return p;
     }
-    void release(void* ptr) override { std::free(ptr); }
+    void release(void* ptr) override {
+        memory_.released(ptr);
+        std::free(ptr);
+    }
     // The gradients are zeroed every step: on all threads, which memset alone would not use.
     void zero(void* ptr, size_t bytes) override {
         char* p = static_cast<char*>(ptr);
@@ -127,6 +146,14 @@ public:
 
     double sum_squares(const void* x, size_t n) override { return cpu::sum_squares(f32(x), n); }
 
+    // Storage is fp32 already: the sum is a plain add, the store a copy.
+    void accumulate_f32(float* sum, const void* x, size_t n) override {
+        cpu::residual_forward(sum, sum, f32(x), n);
+    }
+    void store_f32(void* dst, const float* src, size_t n) override {
+        std::memcpy(dst, src, n * sizeof(float));
+    }
+
     // Storage is fp32, so params are their own master; a separate master, when given, is
     // updated and then copied over the params. fp32 needs no rounding, hence no offset.
     void adamw_update(void* params, float* master, const void* grads, float* m, float* v,
@@ -138,6 +165,9 @@ public:
                           grad_scale, step);
         if (master) std::memcpy(params, master, n * sizeof(float));
     }
+
+private:
+    MemoryMeter memory_;
 };
 
 }  // namespace

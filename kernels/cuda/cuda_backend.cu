@@ -7,6 +7,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/ops.h"
+#include "kernels/memory_meter.h"
 
 namespace diloco {
 namespace cuda {
@@ -110,7 +111,11 @@ namespace {
 class CudaBackend final : public Backend {
 public:
     explicit CudaBackend(const CudaOptions& options)
-        : ctx_(options.bf16, options.device), attention_(options.attention) {}
+        : ctx_(options.bf16, options.device), attention_(options.attention) {
+        cudaDeviceProp prop{};
+        CUDA_CHECK(cudaGetDeviceProperties(&prop, ctx_.device));
+        device_name_ = prop.name;
+    }
 
     std::string name() const override {
         static const char* paths[] = {"", " cudnn-attention", " flash-attention",
@@ -119,6 +124,12 @@ public:
                paths[static_cast<int>(attention_)];
     }
     size_t storage_bytes() const override { return ctx_.elem(); }
+    std::string device_name() const override { return device_name_; }
+    // The buffers' high-water mark plus the scratch (which only grows) and the matmul
+    // workspace: an upper bound that is exact when the scratch peaks while the buffers do.
+    size_t peak_memory_bytes() const override {
+        return memory_.peak() + ctx_.scratch.bytes() + ctx_.workspace_bytes;
+    }
     cudaStream_t stream() const { return ctx_.stream; }
 
     void* alloc(size_t bytes) override {
@@ -131,10 +142,12 @@ public:
         }
         CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx_.stream));
         CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
+        memory_.allocated(p, bytes);
         return p;
     }
     void release(void* ptr) override {
         if (!ptr) return;
+        memory_.released(ptr);
         cuda::warn_if(cudaStreamSynchronize(ctx_.stream), "synchronizing before cudaFree");
         cuda::warn_if(cudaFree(ptr), "cudaFree");
     }
@@ -215,6 +228,12 @@ public:
         return cuda::softmax_cross_entropy(ctx_, logits, losses, targets, N, V, Vp, grad_scale);
     }
     double sum_squares(const void* x, size_t n) override { return cuda::sum_squares(ctx_, x, n); }
+    void accumulate_f32(float* sum, const void* x, size_t n) override {
+        cuda::accumulate_f32(ctx_, sum, x, n);
+    }
+    void store_f32(void* dst, const float* src, size_t n) override {
+        cuda::store_f32(ctx_, dst, src, n);
+    }
     void adamw_update(void* params, float* master, const void* grads, float* m, float* v, size_t n,
                       float lr, float beta1, float beta2, float eps, float weight_decay,
                       float grad_scale, int step, size_t offset, uint64_t seed) override {
@@ -225,6 +244,8 @@ public:
 private:
     cuda::Context ctx_;
     AttentionPath attention_;
+    std::string device_name_;
+    MemoryMeter memory_;
 };
 
 }  // namespace

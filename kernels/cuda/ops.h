@@ -27,6 +27,7 @@ public:
     ~Scratch();
     // At least `bytes` bytes, 256-byte aligned; previous contents are not kept.
     void* get(size_t bytes, cudaStream_t stream);
+    size_t bytes() const { return bytes_; }  // it only grows: its size is its high-water mark
 
 private:
     void* ptr_ = nullptr;
@@ -118,6 +119,9 @@ double softmax_cross_entropy(Context& ctx, void* logits, float* losses, const in
                              int N, int V, int Vp, float grad_scale);
 
 double sum_squares(Context& ctx, const void* x, size_t n);
+
+void accumulate_f32(Context& ctx, float* sum, const void* x, size_t n);
+void store_f32(Context& ctx, void* dst, const float* src, size_t n);
 
 void adamw_update(Context& ctx, void* params, float* master, const void* grads, float* m, float* v,
                   size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,

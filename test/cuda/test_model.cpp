@@ -1,5 +1,5 @@
 // The whole GPT on the CUDA backend against the CPU oracle (loss and every gradient tensor after
-// one forward and backward), and a short AdamW run in bf16 that must overfit one batch.
+// one forward and backward, also over micro-batches), and a bf16 AdamW run that overfits a batch.
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -23,6 +23,17 @@ GptConfig small_config() {
     return c;
 }
 
+// Every gradient tensor of the GPU model against the CPU's.
+void check_grads_match(Gpt& ref, Gpt& model, bool bf16) {
+    const std::vector<float> gw = ref.get_grads(), gg = model.get_grads();
+    for (const ParamTensor& t : ref.layout().tensors) {
+        INFO(t.name);
+        std::vector<float> a(gg.begin() + t.offset, gg.begin() + t.offset + t.size);
+        std::vector<float> b(gw.begin() + t.offset, gw.begin() + t.offset + t.size);
+        CHECK(rel_error(a, b) < (bf16 ? 5e-2 : 1e-4));
+    }
+}
+
 }  // namespace
 
 TEST_CASE("GPT loss and gradients on CUDA match the CPU", "[cuda][model]") {
@@ -39,13 +50,7 @@ TEST_CASE("GPT loss and gradients on CUDA match the CPU", "[cuda][model]") {
     const double want = ref.forward_backward(tokens.data(), targets.data(), B, T);
     const double got = model.forward_backward(tokens.data(), targets.data(), B, T);
     CHECK(std::fabs(got - want) / want < (bf16 ? 1e-2 : 1e-5));
-    const std::vector<float> gw = ref.get_grads(), gg = model.get_grads();
-    for (const ParamTensor& t : ref.layout().tensors) {
-        INFO(t.name);
-        std::vector<float> a(gg.begin() + t.offset, gg.begin() + t.offset + t.size);
-        std::vector<float> b(gw.begin() + t.offset, gw.begin() + t.offset + t.size);
-        CHECK(rel_error(a, b) < (bf16 ? 5e-2 : 1e-4));
-    }
+    check_grads_match(ref, model, bf16);
 }
 
 TEST_CASE("AdamW on CUDA (bf16) overfits one batch", "[cuda][model]") {
@@ -66,4 +71,29 @@ TEST_CASE("AdamW on CUDA (bf16) overfits one batch", "[cuda][model]") {
     INFO("first loss " << first << ", last " << last);
     CHECK(std::isfinite(last));
     CHECK(last < 0.7 * first);
+}
+
+TEST_CASE("micro-batches summed in fp32 on CUDA match the CPU's whole batch", "[cuda][model]") {
+    const bool bf16 = GENERATE(false, true);
+    const GptConfig c = small_config();
+    const int micro = 4, B = 2, T = 16;
+    Gpt ref(cpu(), c, micro * B, T), model(gpu(bf16), c, B, T);
+    const std::vector<float> p = as_stored(gpu(bf16), init_gpt2_params(c, ref.layout(), 6));
+    ref.set_params(p);
+    model.set_params(p);
+    const auto tokens = random_ints(micro * B * T, c.vocab, 7);
+    const auto targets = random_ints(micro * B * T, c.vocab, 8);
+    ref.zero_grads();
+    const double want = ref.forward_backward(tokens.data(), targets.data(), micro * B, T);
+    model.zero_grads();
+    double got = 0;
+    for (int m = 0; m < micro; m++) {
+        const size_t rows = size_t(m) * B * T;
+        got += model.forward_backward(tokens.data() + rows, targets.data() + rows, B, T,
+                                      1.0f / micro) / micro;
+        model.fold_grads();
+    }
+    model.store_grads();
+    CHECK(std::fabs(got - want) / want < (bf16 ? 1e-2 : 1e-5));
+    check_grads_match(ref, model, bf16);
 }

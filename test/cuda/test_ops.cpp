@@ -241,6 +241,26 @@ TEST_CASE("residual add matches the CPU, also in place", "[cuda][sanitize]") {
     }
 }
 
+TEST_CASE("fp32 gradient sums: accumulate and store match the CPU", "[cuda][sanitize]") {
+    const bool bf16 = GENERATE(false, true);
+    for (size_t n : shapes<size_t>({1, 7, 4099, 100000}, 3)) {
+        INFO("n=" << n);
+        Backend& g = gpu(bf16);
+        const auto x = as_stored(g, random_values(n, 1)), y = as_stored(g, random_values(n, 2));
+        const auto sum0 = random_values(n, 3);
+        compare_with_cpu(
+            [&](Backend& b) {
+                DeviceBuffer a = put(b, x), c = put(b, y), sum = put_raw(b, sum0);
+                DeviceBuffer out = put(b, nans(n));
+                b.accumulate_f32(sum.f32(), a.get(), n);
+                b.accumulate_f32(sum.f32(), c.get(), n);
+                b.store_f32(out.get(), sum.f32(), n);
+                return Outputs{get_raw(b, sum, n), get(b, out, n)};
+            },
+            bf16);
+    }
+}
+
 TEST_CASE("softmax cross-entropy matches the CPU, padding zeroed", "[cuda][sanitize]") {
     const bool bf16 = GENERATE(false, true);
     struct Shape {
