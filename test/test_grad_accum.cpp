@@ -41,15 +41,12 @@ std::string outputs(const TempDir& dir, const std::string& name) {
 
 TEST_CASE("3 micro-batches of 2 rows train as one batch of 6", "[accum]") {
     TempDir dir;
-    const std::string common = "train" + corpus(dir) + kShape + " --steps 6";
+    const std::string common = "train" + corpus(dir) + kShape + " --steps 4";
     // The validation set is the first val-batches x batch windows: 6 in both runs.
     require_ok(run_diloco(common + " --batch 2 --grad-accum 3 --val-batches 3" +
                           outputs(dir, "micro")));
     require_ok(run_diloco(common + " --batch 6 --val-batches 1" + outputs(dir, "whole")));
     check_same_training(dir, "micro", "whole");
-    // Not a no-op: without the other two micro-batches the run differs.
-    require_ok(run_diloco(common + " --batch 2 --val-batches 3" + outputs(dir, "part")));
-    CHECK(param_diff(params(dir.file("part")), params(dir.file("whole"))).mean > 1e-5);
 }
 
 TEST_CASE("ddp: 2 ranks of 2 micro-batches of 1 row train as one rank with 4 rows", "[accum]") {
@@ -75,7 +72,7 @@ TEST_CASE("diloco and streaming: micro-batches train each island as its whole ba
     }
 }
 
-TEST_CASE("--batch-tokens and the TOML key set the micro-batches per step", "[accum]") {
+TEST_CASE("tokens per step (--batch-tokens) or a TOML key set the micro-batches", "[accum]") {
     TempDir dir;
     const std::string common = "train" + corpus(dir) + kShape + " --steps 3 --batch 2";
     // 96 tokens per step = 3 micro-batches of 2 x 16: the same computation as --grad-accum 3.
@@ -98,7 +95,7 @@ TEST_CASE("--batch-tokens and the TOML key set the micro-batches per step", "[ac
     CHECK(records(dir.file("ddp.jsonl")).back().at("tokens").get<int>() == 2 * 64);
 }
 
-TEST_CASE("bad accumulation options are one-line errors", "[accum]") {
+TEST_CASE("bad accumulation and peak-rate options are one-line errors", "[accum]") {
     TempDir dir;
     const std::string common = "train" + corpus(dir) + kShape + " --steps 2 --batch 2";
     check_one_line_error(run_diloco(common + " --grad-accum 0"), "--grad-accum must be positive");
@@ -107,4 +104,6 @@ TEST_CASE("bad accumulation options are one-line errors", "[accum]") {
                          "--batch x --seq = 32 tokens");
     check_one_line_error(run_diloco(common + " --grad-accum 2 --batch-tokens 64"),
                          "--grad-accum and --batch-tokens exclude each other");
+    check_one_line_error(run_diloco(common + " --peak-tflops -1"),
+                         "--peak-tflops must be a positive rate");
 }

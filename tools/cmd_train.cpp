@@ -79,6 +79,8 @@ void check_options(const TrainOptions& o, Mode mode) {
     require(o.grad_accum > 0, "--grad-accum must be positive, got " + std::to_string(o.grad_accum));
     require(o.batch_tokens == 0 || o.grad_accum == 1,
             "--grad-accum and --batch-tokens exclude each other: give one");
+    require(o.peak_tflops >= 0 && std::isfinite(o.peak_tflops),
+            "--peak-tflops must be a positive rate (0: from the table or measured)");
     require(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive and finite");
     require(o.warmup >= 0, "--warmup must not be negative");
     require(o.stop_at >= 0 && o.stop_at <= o.steps, "--stop-at must be within 0..--steps");
