@@ -108,7 +108,9 @@ TEST_CASE("a CPU run's records carry tokens/s, MFU and peak memory, consistent",
         CHECK(j.at("tokens_per_s").get<double>() == Approx(step_tokens / seconds));
         const double mfu = j.at("mfu").get<double>();
         CHECK(mfu == Approx(step_tokens * training_flops_per_token(tiny, 32) / seconds / peak));
-        CHECK((mfu > 0 && mfu < 1));
+        // Not below 1: the CPU's peak is a matmul timed at start, which a busy machine (other
+        // tests running beside this one) makes arbitrarily slow.
+        CHECK(mfu > 0);
         // At least parameters, gradients and AdamW's two moments, in fp32; far from a GB.
         const double mem = j.at("peak_mem_bytes").get<double>();
         CHECK(mem >= 4 * 4 * n_params);
