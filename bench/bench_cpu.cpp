@@ -11,6 +11,7 @@
 #include "bench/peer.h"
 #include "data/train_data.h"
 #include "kernels/backend.h"
+#include "kernels/peak.h"
 #include "model/layout.h"
 #include "optim/inner.h"
 #include "util/rng.h"
@@ -23,26 +24,6 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
-
-// Median GFLOP/s of matmul_forward for out[N,OC] = inp[N,C] W^T + b.
-double matmul_gflops(Backend& backend, int N, int C, int OC) {
-    std::vector<float> host(static_cast<size_t>(std::max(N, OC)) * C);
-    Rng rng(1, 1);
-    for (float& x : host) x = rng.uniform() - 0.5f;
-    DeviceBuffer inp(backend, size_t(N) * C * 4), w(backend, size_t(OC) * C * 4),
-        b(backend, size_t(OC) * 4), out(backend, size_t(N) * OC * 4);
-    backend.upload(inp.get(), host.data(), size_t(N) * C);
-    backend.upload(w.get(), host.data(), size_t(OC) * C);
-    std::vector<double> rates;
-    for (int rep = 0; rep < 7; rep++) {
-        auto start = std::chrono::steady_clock::now();
-        backend.matmul_forward(out.get(), nullptr, inp.get(), w.get(), b.get(), N, C, OC);
-        rates.push_back(2.0 * N * C * OC / seconds_since(start) / 1e9);
-    }
-    std::sort(rates.begin(), rates.end());
-    return rates[rates.size() / 2];
-}
-
 
 // Uniform random tokens of any vocabulary: the speed of a step does not depend on the text.
 class RandomTokens : public TrainData {
@@ -116,12 +97,13 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) try {
     const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
     auto backend = make_cpu_backend();
+    // The trainer's probe for its CPU peak (MFU): the best of 6 timed products after a warm-up.
     std::printf("%-34s %12s\n", "matmul (N x C -> OC), all threads", "GFLOP/s");
     const int shapes[][3] = {{2048, 128, 512}, {2048, 512, 128}, {1024, 384, 1536},
                              {1024, 384, 50304}, {1024, 1024, 1024}};
     for (const auto& s : shapes)
         std::printf("%5d x %5d -> %5d %27.1f\n", s[0], s[1], s[2],
-                    matmul_gflops(*backend, s[0], s[1], s[2]));
+                    measure_matmul_flops(*backend, s[0], s[1], s[2], 6) / 1e9);
 
     GptConfig wide = preset_config("tiny", 50257);
     wide.layers = 6, wide.heads = 6, wide.channels = 384, wide.max_seq = 256;

@@ -83,7 +83,10 @@ NcclIsland::NcclIsland(ncclComm* comm, cudaStream_t stream, std::string who, dou
 // the peers, so a communicator that failed, or one torn down by an error (a peer may be gone),
 // is aborted instead.
 NcclIsland::~NcclIsland() {
-    cudaEventDestroy(done_);
+    const cudaError_t event = cudaEventDestroy(done_);
+    if (event != cudaSuccess)
+        std::fprintf(stderr, "warning: %s: cudaEventDestroy: %s\n", who_.c_str(),
+                     cudaGetErrorString(event));
     if (aborted_) return;
     const bool unwinding = std::uncaught_exceptions() > 0;
     const ncclResult_t result = unwinding ? ncclCommAbort(comm_) : ncclCommDestroy(comm_);

@@ -128,6 +128,13 @@ TEST_CASE("CUDA-only device options are refused on the CPU with one line", "[pla
     CHECK(r.exit_code != 0);
     CHECK(r.err == "diloco: error: --attention flash needs --device cuda: the CPU has one "
                    "attention\n");
-    CHECK(run_diloco("train --device cpu --attention fast --steps 1" + islands::corpus(dir))
-              .exit_code != 0);
+    CliResult fast = run_diloco("train --device cpu --attention fast --steps 1" +
+                                islands::corpus(dir));
+    CHECK(fast.exit_code != 0);
+    CHECK(fast.err.find("--attention: fast not in {cudnn,flash,plain}") != std::string::npos);
+    CliResult timeout = run_diloco("train --device cpu --island-timeout 0 --steps 1" +
+                                   islands::corpus(dir));
+    CHECK(timeout.exit_code != 0);
+    CHECK(timeout.err.find("--island-timeout: '0' is not a positive number of seconds") !=
+          std::string::npos);
 }

@@ -2,6 +2,8 @@
 // NCCL gradient average of a GPU island. The only place in tools/ that knows the build's extras.
 #include "tools/device.h"
 
+#include <cmath>
+
 #include "comm/topology.h"
 #include "util/error.h"
 
@@ -50,7 +52,14 @@ void add_device_options(CLI::App& cmd, DeviceOptions& options) {
     cmd.add_option("--island-timeout", options.island_timeout_s,
                    "seconds an all-reduce inside a GPU island may take before the run stops with "
                    "an error naming the rank (a dead or stuck peer)")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Validator(
+            [](const std::string& text) {
+                double v = 0;
+                return CLI::detail::lexical_cast(text, v) && std::isfinite(v) && v > 0
+                           ? std::string()
+                           : "'" + text + "' is not a positive number of seconds";
+            },
+            "SECONDS"));
     cmd.add_option("--attention", options.attention,
                    "CUDA attention: cudnn (fused, tensor cores), flash (our kernels) or plain "
                    "(cuBLAS + softmax); default: cudnn where it can run, else flash")

@@ -40,9 +40,7 @@ __global__ void store_kernel(S* dst, const float* src, size_t n) {
 }  // namespace
 
 // V is the storage type's 16-byte width; the fp32 side then moves V floats, up to 32 bytes,
-// as one aligned pack.
-bool aligned32(const void* p) { return reinterpret_cast<uintptr_t>(p) % 32 == 0; }
-
+// as one aligned pack (aligned32).
 void accumulate_f32(Context& ctx, float* sum, const void* x, size_t n) {
     if (n == 0) return;
     dispatch_vec(ctx.bf16, aligned32(sum) && aligned16(x), [&](auto tag, auto v) {

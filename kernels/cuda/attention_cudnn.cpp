@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,9 +28,11 @@ struct CudnnAttention {
     cudnnHandle_t handle = nullptr;
     std::map<GraphKey, std::shared_ptr<fe::graph::Graph>> graphs;
     std::map<GraphKey, std::string> unsupported;  // why cuDNN refused a shape
-    ~CudnnAttention() {
+    ~CudnnAttention() {  // must not throw: a failure is reported
         graphs.clear();
-        if (handle) cudnnDestroy(handle);
+        const cudnnStatus_t status = handle ? cudnnDestroy(handle) : CUDNN_STATUS_SUCCESS;
+        if (status != CUDNN_STATUS_SUCCESS)
+            std::fprintf(stderr, "warning: cudnnDestroy: %s\n", cudnnGetErrorString(status));
     }
 };
 

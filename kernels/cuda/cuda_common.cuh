@@ -85,6 +85,7 @@ template <typename S>
 constexpr int kVec = 16 / static_cast<int>(sizeof(S));
 
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+inline bool aligned32(const void* p) { return reinterpret_cast<uintptr_t>(p) % 32 == 0; }
 
 // Butterfly sums: every lane ends with the same value, in the same order on every run.
 __device__ __forceinline__ float warp_sum(float x) {
