@@ -9,7 +9,9 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/peak.h"
 #include "model/config.h"
+#include "model/flops.h"
 #include "optim/inner.h"
 #include "util/rng.h"
 
@@ -205,11 +207,21 @@ public:
     void report(const Timing& t, bool largest) const {
         const double tokens_per_s = double(t.batch) * args_.seq / (t.ms * 1e-3);
         std::printf("bench_train preset=%s %s attention=%s B=%d T=%d ms_per_step=%.2f "
-                    "tokens_per_s=%.0f mem_gib=%.1f loss=%.4f->%.4f%s\n",
+                    "tokens_per_s=%.0f mfu=%s mem_gib=%.1f loss=%.4f->%.4f%s\n",
                     args_.preset.c_str(), args_.bf16 ? "bf16" : "fp32", attention_.c_str(), t.batch,
-                    args_.seq, t.ms, tokens_per_s, t.memory_gib, t.first_loss, t.last_loss,
-                    largest ? " largest" : "");
+                    args_.seq, t.ms, tokens_per_s, mfu(tokens_per_s).c_str(), t.memory_gib,
+                    t.first_loss, t.last_loss, largest ? " largest" : "");
         std::fflush(stdout);
+    }
+    // The trainer's MFU (llm.c's 6N + 6LTC per token against the GPU's dense bf16 peak), "-"
+    // in fp32 or on a GPU the peak table does not know.
+    std::string mfu(double tokens_per_s) const {
+        const double peak = gpu_bf16_peak_flops(backend_->device_name());
+        if (!args_.bf16 || peak <= 0) return "-";
+        char text[16];
+        std::snprintf(text, sizeof text, "%.1f%%",
+                      100 * tokens_per_s * training_flops_per_token(model_, args_.seq) / peak);
+        return text;
     }
     void report_out_of_memory(int batch) const {
         std::printf("bench_train preset=%s %s attention=%s B=%d T=%d out_of_memory\n",
