@@ -180,6 +180,8 @@ uint32_t encode_block(Codec codec, const float* x, size_t begin, size_t end, siz
                       uint8_t* out) {
     const size_t n = end - begin;
     const uint32_t m_bits = absmax_bits(x + begin, n);
+    // NaN or Inf: encode refuses the vector, and quantising it would convert NaN to an integer.
+    if (m_bits >= kInfBits) return m_bits;
     const float m = float_of(m_bits);
     uint8_t* payload = out + 4 * blocks;
     float scale = m;

@@ -2,6 +2,8 @@
 // that a hand-edited or truncated manifest is a clear Error rather than a wrong run.
 #include "data/manifest.h"
 
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -39,10 +41,22 @@ void write_manifest(const Manifest& m) {
     write_file_atomic(m.path(), j.dump(2) + "\n");
 }
 
+// A whole number in 0..max: nlohmann would truncate 300.7 and wrap -1 without a word.
+static uint64_t count_at(const json& j, const char* key, uint64_t max = UINT64_MAX) {
+    const json& v = j.at(key);
+    const bool whole = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+    require(whole && v.get<uint64_t>() <= max, std::string("\"") + key + "\" is " + v.dump() +
+                                                   ", not a whole number up to " +
+                                                   std::to_string(max));
+    return v.get<uint64_t>();
+}
+
+static int int_at(const json& j, const char* key) { return int(count_at(j, key, INT_MAX)); }
+
 static ShardSet shard_set(const json& j) {
     ShardSet s;
-    s.documents = j.at("documents").get<uint64_t>();
-    s.tokens = j.at("tokens").get<uint64_t>();
+    s.documents = count_at(j, "documents");
+    s.tokens = count_at(j, "tokens");
     s.shards = j.at("shards").get<std::vector<std::string>>();
     return s;
 }
@@ -55,14 +69,14 @@ static Manifest from_json(const json& j) {
     m.inputs = j.at("inputs").get<std::vector<std::string>>();
     m.field = j.at("field").get<std::string>();
     m.tokenizer = j.at("tokenizer").at("source").get<std::string>();
-    m.vocab = j.at("tokenizer").at("vocab").get<int>();
-    m.eot = j.at("tokenizer").at("eot").get<int>();
-    m.token_bytes = j.at("token_bytes").get<int>();
+    m.vocab = int_at(j.at("tokenizer"), "vocab");
+    m.eot = int_at(j.at("tokenizer"), "eot");
+    m.token_bytes = int_at(j, "token_bytes");
     m.split = j.at("split").get<std::string>();
-    m.islands = j.at("islands").get<int>();
-    m.seed = j.at("seed").get<uint64_t>();
-    m.shard_tokens = j.at("shard_tokens").get<uint64_t>();
-    m.malformed_lines = j.at("malformed_lines").get<uint64_t>();
+    m.islands = int_at(j, "islands");
+    m.seed = count_at(j, "seed");
+    m.shard_tokens = count_at(j, "shard_tokens");
+    m.malformed_lines = count_at(j, "malformed_lines");
     m.val = shard_set(j.at("val"));
     for (const json& island : j.at("train")) m.train.push_back(shard_set(island));
     require(m.vocab > 0, "vocabulary size must be positive");

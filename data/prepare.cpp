@@ -48,6 +48,13 @@ public:
         return set_;
     }
 
+    // After a failure: the shard being written and those finished are removed.
+    void remove_written() {
+        writer_.reset();
+        std::error_code ec;
+        for (const std::string& name : set_.shards) std::filesystem::remove(dir_ + "/" + name, ec);
+    }
+
 private:
     void open_next() {
         if (writer_) writer_->finish();
@@ -200,29 +207,16 @@ void check_islands(const Manifest& m) {
                                               m.split + " split; use fewer islands");
 }
 
-}  // namespace
-
-PrepareResult prepare(const PrepareOptions& o,
-                      const std::function<void(const PrepareProgress&)>& progress) {
-    auto start = std::chrono::steady_clock::now();
+// The pass over the inputs into the sinks, then the tokenizer's files and the manifest.
+PrepareResult write_shards(const PrepareOptions& o, const std::vector<std::string>& files,
+                           const Tokenizer& tok, ShardSink& val, std::vector<ShardSink>& train,
+                           const std::function<void(const PrepareProgress&)>& progress,
+                           std::chrono::steady_clock::time_point start) {
     auto elapsed = [&] {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
-    check_options(o);
-    std::vector<std::string> files = expand_inputs(o.inputs);
-    Tokenizer tok = Tokenizer::load(o.tokenizer);
-    std::error_code ec;
-    std::filesystem::create_directories(o.out, ec);
-    require(!ec, o.out + ": cannot create directory (" + ec.message() + ")");
-    // A manifest from an earlier run would describe shards this run is about to overwrite.
-    std::filesystem::remove(o.out + "/manifest.json", ec);
     const std::optional<TextClusters> clusters = fit_clusters(o, files);
-
     Dealer dealer(o);
-    ShardSink val(o.out, "val", tok.vocab_size(), o.shard_tokens);
-    std::vector<ShardSink> train;
-    for (int i = 0; i < o.islands; i++)
-        train.emplace_back(o.out, "train_i" + std::to_string(i), tok.vocab_size(), o.shard_tokens);
     ReadStats stats;
     RecordReader reader(files);
     PrepareProgress p;
@@ -259,6 +253,34 @@ PrepareResult prepare(const PrepareOptions& o,
     tok.save_gpt2(o.out);
     write_manifest(m);
     return {m, stats, elapsed(), omp_get_max_threads()};
+}
+
+}  // namespace
+
+PrepareResult prepare(const PrepareOptions& o,
+                      const std::function<void(const PrepareProgress&)>& progress) {
+    const auto start = std::chrono::steady_clock::now();
+    check_options(o);
+    std::vector<std::string> files = expand_inputs(o.inputs);
+    Tokenizer tok = Tokenizer::load(o.tokenizer);
+    std::error_code ec;
+    const bool created = !std::filesystem::exists(o.out);
+    std::filesystem::create_directories(o.out, ec);
+    require(!ec, o.out + ": cannot create directory (" + ec.message() + ")");
+    // A manifest from an earlier run would describe shards this run is about to overwrite.
+    std::filesystem::remove(o.out + "/manifest.json", ec);
+    ShardSink val(o.out, "val", tok.vocab_size(), o.shard_tokens);
+    std::vector<ShardSink> train;
+    for (int i = 0; i < o.islands; i++)
+        train.emplace_back(o.out, "train_i" + std::to_string(i), tok.vocab_size(), o.shard_tokens);
+    try {
+        return write_shards(o, files, tok, val, train, progress, start);
+    } catch (...) {  // a failed run leaves no shards behind, nor the directory it made
+        val.remove_written();
+        for (ShardSink& sink : train) sink.remove_written();
+        if (created) std::filesystem::remove(o.out, ec);
+        throw;
+    }
 }
 
 }  // namespace diloco

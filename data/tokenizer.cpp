@@ -127,7 +127,7 @@ static std::vector<int32_t> merge_ranks(const std::vector<Tokenizer::Merge>& mer
     std::vector<int32_t> rank(tokens.size(), -1);
     int32_t n = static_cast<int32_t>(tokens.size());
     for (size_t i = 0; i < merges.size(); i++) {
-        auto [a, b] = merges[i];
+        const int32_t a = merges[i].first, b = merges[i].second;  // clang 14 cannot capture bindings
         auto fail = [&](const std::string& problem) {
             throw Error(source + ": merge " + std::to_string(i) + " (" + std::to_string(a) + ", " +
                         std::to_string(b) + ") " + problem);

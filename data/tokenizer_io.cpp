@@ -47,6 +47,12 @@ static std::string to_byte_level(std::string_view bytes) {
     return text;
 }
 
+// text as a JSON string for messages; bytes that are not UTF-8 (a corrupt vocab.bpe) become
+// U+FFFD instead of making the message itself throw.
+static std::string json_quoted(std::string_view text) {
+    return json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 // The bytes spelled by byte-level text; an Error (naming `where`) for a char that spells none.
 static std::string from_byte_level(std::string_view text, const std::string& where) {
     static const std::array<int16_t, 0x144> byte_of = [] {
@@ -59,7 +65,7 @@ static std::string from_byte_level(std::string_view text, const std::string& whe
     for (size_t pos = 0; pos < text.size();) {
         Unit u = next_unit(reinterpret_cast<const uint8_t*>(text.data()) + pos, text.size() - pos);
         if (u.cp >= byte_of.size() || byte_of[u.cp] < 0)
-            throw Error(where + ": token " + json(std::string(text)).dump() +
+            throw Error(where + ": token " + json_quoted(text) +
                         " is not GPT-2 byte-level text");
         bytes += static_cast<char>(byte_of[u.cp]);
         pos += u.len;
@@ -74,7 +80,7 @@ static json parse_json(const std::string& path) {
     std::string text = read_file(path);
     try {
         return json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse errors, and numbers out of range (1e400)
         throw Error(path + ": malformed JSON (" + e.what() + ")");
     }
 }
@@ -92,7 +98,7 @@ static std::vector<std::string> read_vocab(const json& vocab,
         const json& id = item.value();
         int64_t i = id.is_number_integer() ? id.get<int64_t>() : -1;
         if (i < 0 || i >= static_cast<int64_t>(tokens.size()) || seen[i])
-            throw Error(path + ": token " + json(name).dump() + " has id " + id.dump() +
+            throw Error(path + ": token " + json_quoted(name) + " has id " + id.dump() +
                         "; ids must be 0, 1, ..., n - 1 for n tokens, each once");
         bool special = std::find(verbatim.begin(), verbatim.end(), name) != verbatim.end();
         tokens[i] = special ? name : from_byte_level(name, path);
@@ -114,7 +120,7 @@ static std::string merge_of(const std::string& path, size_t i) {
 static int32_t token_id(const json& vocab, const std::string& name, const std::string& path,
                         Where where, size_t index) {
     auto it = vocab.find(name);
-    if (it == vocab.end()) throw Error(where(path, index) + ": unknown token " + json(name).dump());
+    if (it == vocab.end()) throw Error(where(path, index) + ": unknown token " + json_quoted(name));
     return it->get<int32_t>();
 }
 
@@ -124,7 +130,7 @@ static Tokenizer::Merge parse_merge(std::string_view line, const json& vocab,
     size_t space = line.find(' ');
     if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos)
         throw Error(where(path, index) + ": expected \"left right\", found " +
-                    json(std::string(line)).dump());
+                    json_quoted(line));
     return {token_id(vocab, std::string(line.substr(0, space)), path, where, index),
             token_id(vocab, std::string(line.substr(space + 1)), path, where, index)};
 }
@@ -140,7 +146,7 @@ static std::vector<Tokenizer::Merge> read_vocab_bpe(const std::string& path, con
         pos = end + 1;
         if (++line_no == 1) {
             require(line == "#version: 0.2", path + ": first line is " +
-                                                 json(std::string(line)).dump() +
+                                                 json_quoted(line) +
                                                  ", expected \"#version: 0.2\"");
         } else if (!line.empty()) {
             merges.push_back(parse_merge(line, vocab, path, line_of, line_no));

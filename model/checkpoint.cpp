@@ -3,6 +3,7 @@
 #include "model/checkpoint.h"
 
 #include <algorithm>
+#include <climits>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -53,7 +54,11 @@ nlohmann::json hf_config(const GptConfig& c) {
 int json_int(const nlohmann::json& j, const char* key, const std::string& path) {
     require(j.contains(key) && j[key].is_number_integer(),
             path + ": missing or non-integer '" + key + "'");
-    return j[key].get<int>();
+    const nlohmann::json& v = j[key];
+    const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= INT_MAX
+                                             : v.get<int64_t>() >= INT_MIN && v.get<int64_t>() <= INT_MAX;
+    require(fits, path + ": '" + key + "' = " + v.dump() + " is out of range");
+    return v.get<int>();
 }
 
 // A GPT-2 config may ask for what our model does not compute; refuse rather than differ.
@@ -116,13 +121,13 @@ GptConfig read_config_json(const std::string& path) {
     c.channels = json_int(j, "n_embd", path);
     c.layers = json_int(j, "n_layer", path);
     c.heads = json_int(j, "n_head", path);
-    c.padded_vocab = j.contains("diloco_padded_vocab")
-                         ? json_int(j, "diloco_padded_vocab", path)
-                         : pad_vocab(c.vocab);
+    const bool padded = j.contains("diloco_padded_vocab");
+    if (padded) c.padded_vocab = json_int(j, "diloco_padded_vocab", path);
     const bool has_eos = j.contains("eos_token_id") && !j["eos_token_id"].is_null();
     c.eot = has_eos ? json_int(j, "eos_token_id", path) : c.vocab - 1;
     check_architecture(j, c, path);
     try {
+        if (!padded) c.padded_vocab = pad_vocab(c.vocab);
         validate(c);
     } catch (const Error& e) {
         throw Error(path + ": " + e.what());
@@ -158,6 +163,9 @@ ModelCheckpoint load_model(const std::string& dir) {
         for (const ParamTensor& t : layout.tensors) known = known || t.name == name;
         require(known, weights.describe(name) + " is unexpected for this config");
     }
+    // Every tensor is in the file with its shape before anything of the config's size is made.
+    for (const ParamTensor& t : layout.tensors)
+        weights.check(t.name, hf_shape(ck.config, t));
     ck.params.assign(layout.total, 0.0f);
     for (const ParamTensor& t : layout.tensors) {
         float* dst = ck.params.data() + t.offset;

@@ -33,6 +33,8 @@ std::vector<std::string> preset_names() {
 }
 
 int pad_vocab(int vocab) {
+    require(vocab > 0 && vocab <= kMaxVocab, "vocabulary size " + std::to_string(vocab) +
+                                                 " is outside 1.." + std::to_string(kMaxVocab));
     int multiple = vocab > 1024 ? 128 : 64;
     return (vocab + multiple - 1) / multiple * multiple;
 }
@@ -59,16 +61,19 @@ void validate(const GptConfig& c) {
     auto field = [](const char* name, int value) {
         return std::string(name) + " = " + std::to_string(value);
     };
-    require(c.vocab > 0, "impossible config: " + field("vocab", c.vocab) + ", must be positive");
-    require(c.padded_vocab >= c.vocab,
-            "impossible config: " + field("padded_vocab", c.padded_vocab) + " < vocab");
-    require(c.layers > 0, "impossible config: " + field("layers", c.layers) + ", need >= 1");
-    require(c.heads > 0, "impossible config: " + field("heads", c.heads) + ", need >= 1");
-    require(c.channels > 0,
-            "impossible config: " + field("channels", c.channels) + ", need >= 1");
+    auto in_range = [&](const char* name, int value, int low, int high) {
+        require(value >= low && value <= high,
+                "impossible config: " + field(name, value) + ", must be within " +
+                    std::to_string(low) + ".." + std::to_string(high));
+    };
+    in_range("vocab", c.vocab, 1, kMaxVocab);
+    in_range("padded_vocab", c.padded_vocab, c.vocab, kMaxVocab);
+    in_range("layers", c.layers, 1, kMaxLayers);
+    in_range("channels", c.channels, 1, kMaxChannels);
+    in_range("heads", c.heads, 1, c.channels);
     require(c.channels % c.heads == 0, "impossible config: " + field("heads", c.heads) +
                                            " does not divide " + field("channels", c.channels));
-    require(c.max_seq > 0, "impossible config: " + field("max_seq", c.max_seq) + ", need >= 1");
+    in_range("max_seq", c.max_seq, 1, kMaxSeq);
     require(c.eot >= 0 && c.eot < c.vocab,
             "impossible config: " + field("eot", c.eot) + " is not a token of the vocabulary");
 }

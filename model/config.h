@@ -17,6 +17,13 @@ struct GptConfig {
     int eot = 0;           // the end-of-text token: transformers' bos and eos
 };
 
+// Limits far above any model this trainer can hold, so that a corrupt config.json is refused
+// before its sizes are multiplied or allocated (every tensor size then fits in 64 bits).
+constexpr int kMaxVocab = 1 << 24;
+constexpr int kMaxLayers = 1024;
+constexpr int kMaxChannels = 1 << 16;
+constexpr int kMaxSeq = 1 << 20;
+
 // Shape of a named preset (tiny, gpt2-124m, paper-60m, paper-150m, paper-400m) with the given
 // vocabulary, end-of-text the last id (as GPT-2's and our trained tokenizers have it); an Error
 // listing the presets when the name is unknown.
@@ -24,9 +31,10 @@ GptConfig preset_config(const std::string& name, int vocab);
 std::vector<std::string> preset_names();
 
 // Rounds vocab up to a multiple of 128 (50,257 -> 50,304 as in llm.c); small vocabularies to 64.
+// An Error outside 1..kMaxVocab.
 int pad_vocab(int vocab);
 
-// Throws an Error naming the first impossible field.
+// Throws an Error naming the first impossible field or the first one past its limit.
 void validate(const GptConfig& config);
 
 }  // namespace diloco

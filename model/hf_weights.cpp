@@ -97,11 +97,21 @@ std::string HfWeights::describe(const std::string& name) const {
     return files_[at.file].path() + ": tensor '" + at.stored + "'";
 }
 
-void HfWeights::read(const std::string& name, const std::vector<int64_t>& shape,
-                     float* out) const {
+const HfWeights::Location& HfWeights::find(const std::string& name) const {
     auto it = tensors_.find(name);
     require(it != tensors_.end(), source_ + ": missing tensor '" + name + "'");
-    files_[it->second.file].read_as_f32(it->second.stored, shape, out);
+    return it->second;
+}
+
+void HfWeights::check(const std::string& name, const std::vector<int64_t>& shape) const {
+    const Location& at = find(name);
+    files_[at.file].checked(at.stored, {"F32", "F16", "BF16"}, shape);
+}
+
+void HfWeights::read(const std::string& name, const std::vector<int64_t>& shape,
+                     float* out) const {
+    const Location& at = find(name);
+    files_[at.file].read_as_f32(at.stored, shape, out);
 }
 
 }  // namespace diloco

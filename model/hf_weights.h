@@ -21,6 +21,8 @@ public:
     bool contains(const std::string& name) const { return tensors_.count(name) > 0; }
     // "FILE: tensor 'STORED NAME'", for messages about a tensor.
     std::string describe(const std::string& name) const;
+    // An Error naming the file unless tensor name is there as F32, F16 or BF16 with this shape.
+    void check(const std::string& name, const std::vector<int64_t>& shape) const;
     // Tensor name (F32, F16 or BF16, exactly this shape) as F32.
     void read(const std::string& name, const std::vector<int64_t>& shape, float* out) const;
     // The first file's metadata (a checkpoint of ours: the step it was saved at).
@@ -32,6 +34,8 @@ private:
         std::string stored;  // the name in the file
     };
     void add_file(SafetensorsFile file);
+    // Where tensor name is; an Error naming the source when nowhere.
+    const Location& find(const std::string& name) const;
     std::string source_;  // model.safetensors or the index, for "missing tensor" messages
     std::vector<SafetensorsFile> files_;
     std::map<std::string, Location> tensors_;

@@ -47,8 +47,12 @@ std::vector<ScheduleEntry> parse_schedule(const std::string& spec) {
         ScheduleEntry e{parse_count(item.substr(0, dash), what),
                         parse_count(item.substr(dash + 1, colon - dash - 1), what), {}};
         std::stringstream ids(item.substr(colon + 1));
-        for (std::string id; std::getline(ids, id, '+');)
-            e.islands.push_back(parse_count(id, what));
+        for (std::string id; std::getline(ids, id, '+');) {
+            const int island = parse_count(id, what);
+            require(std::find(e.islands.begin(), e.islands.end(), island) == e.islands.end(),
+                    what + ": '" + item + "' names island " + id + " twice");
+            e.islands.push_back(island);
+        }
         require(e.from >= 1 && e.from <= e.to && !e.islands.empty(),
                 what + ": '" + item + "' needs 1 <= FROM <= TO and at least one island");
         entries.push_back(e);
@@ -387,9 +391,12 @@ void DilocoLoop::resume(const std::string& dir) {
             outer.path() + ": saved in mode " + outer.meta("mode") + ", this run is " +
                 mode_name(config_.mode));
     const int saved_islands = parse_count(outer.meta("islands"), outer.path() + ": islands");
+    require(saved_islands >= 1, outer.path() + ": islands '0' is not a number of islands");
     const int step = parse_count(outer.meta("diloco_step"), outer.path() + ": diloco_step");
     const int64_t n = static_cast<int64_t>(global_.size());
     std::vector<float> m(n), v(outer_.moment2().size());
+    outer.require_only(v.empty() ? std::vector<std::string>{"outer.m"}
+                                 : std::vector<std::string>{"outer.m", "outer.v"});
     outer.read_f32("outer.m", {n}, m.data());
     if (!v.empty()) outer.read_f32("outer.v", {n}, v.data());
     outer_.set_state(m, v);

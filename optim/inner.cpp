@@ -3,6 +3,7 @@
 #include "optim/inner.h"
 
 #include <chrono>
+#include <climits>
 #include <filesystem>
 
 #include "model/checkpoint.h"
@@ -20,6 +21,15 @@ uint64_t meta_u64(const SafetensorsFile& f, const std::string& key) {
     require(parse_u64(f.meta(key), v),
             f.path() + ": metadata '" + key + "' is not an unsigned integer: '" + f.meta(key) + "'");
     return v;
+}
+
+// A count kept in an int (steps): larger values are a corrupt file, not a wrapped number.
+int meta_int(const SafetensorsFile& f, const std::string& key) {
+    const uint64_t v = meta_u64(f, key);
+    require(v <= uint64_t(INT_MAX), f.path() + ": metadata '" + key + "' = " + f.meta(key) +
+                                        " is out of range (at most " + std::to_string(INT_MAX) +
+                                        ")");
+    return static_cast<int>(v);
 }
 }  // namespace
 
@@ -111,10 +121,11 @@ void InnerTrainer::load_state(const std::string& file) {
                 std::to_string(config_.seed));
     const int64_t n = static_cast<int64_t>(model_->num_params());
     std::vector<float> m(n), v(n);
+    state.require_only({"adamw.m", "adamw.v"});
     state.read_f32("adamw.m", {n}, m.data());
     state.read_f32("adamw.v", {n}, v.data());
-    adamw_->set_state(m, v, static_cast<int>(meta_u64(state, "adamw_steps")));
-    step_ = static_cast<int>(meta_u64(state, "diloco_step"));
+    adamw_->set_state(m, v, meta_int(state, "adamw_steps"));
+    step_ = meta_int(state, "diloco_step");
     data_position_ = meta_u64(state, "data_position");
 }
 

@@ -80,6 +80,10 @@ private:
 
 void run_generate(const GenerateOptions& o) {
     require(o.tokens >= 0, "--tokens must not be negative");
+    require(o.temperature >= 0 && std::isfinite(o.temperature),
+            "--temperature must be finite and not negative (0: greedy), got " +
+                std::to_string(o.temperature));
+    require(o.top_k >= 0, "--top-k must not be negative (0: all), got " + std::to_string(o.top_k));
     require(!o.prompt.empty(), "--prompt must not be empty");
     ModelCheckpoint ck = load_model(o.checkpoint);
     TextCodec codec(o.checkpoint, ck.config.vocab);
@@ -114,7 +118,9 @@ void add_generate_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--top-k", o->top_k, "sample among the k likeliest (0: all)")
         ->capture_default_str();
-    cmd->add_option("--seed", o->seed, "sampling seed")->capture_default_str();
+    cmd->add_option("--seed", o->seed, "sampling seed")
+        ->check(not_negative())
+        ->capture_default_str();
     add_device_options(*cmd, o->device);
     cmd->callback([o] { run_generate(*o); });
 }

@@ -21,6 +21,7 @@
 #include "tools/throughput.h"
 #include "util/checksum.h"
 #include "util/error.h"
+#include "util/files.h"
 
 namespace diloco {
 
@@ -81,8 +82,20 @@ void check_options(const TrainOptions& o, Mode mode) {
             "--grad-accum and --batch-tokens exclude each other: give one");
     require(o.peak_tflops >= 0 && std::isfinite(o.peak_tflops),
             "--peak-tflops must be a positive rate (0: from the table or measured)");
-    require(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive and finite");
+    // AdamW moves each weight by about lr per step: past 1 the run can only diverge.
+    require(o.lr > 0 && o.lr <= 1, "--lr must be within (0, 1], got " + std::to_string(o.lr));
     require(o.warmup >= 0, "--warmup must not be negative");
+    require(o.min_lr_fraction >= 0 && o.min_lr_fraction <= 1,
+            "--min-lr-fraction must be within [0, 1], got " + std::to_string(o.min_lr_fraction));
+    require(o.weight_decay >= 0 && std::isfinite(o.weight_decay),
+            "--weight-decay must be finite and not negative, got " + std::to_string(o.weight_decay));
+    require(o.grad_clip >= 0 && std::isfinite(o.grad_clip),
+            "--grad-clip must be finite and not negative (0: off), got " +
+                std::to_string(o.grad_clip));
+    require(o.val_batches > 0, "--val-batches must be positive, got " +
+                                   std::to_string(o.val_batches));
+    require(o.save_every >= 0, "--save-every must not be negative, got " +
+                                   std::to_string(o.save_every));
     require(o.stop_at >= 0 && o.stop_at <= o.steps, "--stop-at must be within 0..--steps");
     require(o.inner_steps > 0, "--inner-steps must be positive (H = " +
                                    std::to_string(o.inner_steps) + ")");
@@ -175,7 +188,7 @@ void save_tokenizer(const TrainData& data, const TrainOptions& o, const Topology
 
 class MetricsLog {
 public:
-    MetricsLog(const std::string& path, bool append) {
+    MetricsLog(const std::string& path, bool append) : path_(path) {
         if (path.empty()) return;
         out_.open(path, append ? std::ios::app : std::ios::trunc);
         require(out_.good(), path + ": cannot open the metrics log for writing");
@@ -184,9 +197,11 @@ public:
         if (!out_.is_open()) return;
         out_ << record.dump() << "\n";
         out_.flush();  // a crashed run keeps every finished step
+        require(out_.good(), path_ + ": cannot write the metrics log (disk full?)");
     }
 
 private:
+    std::string path_;
     std::ofstream out_;
 };
 
@@ -213,6 +228,7 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
         run.comms.leaders = std::make_unique<WanComm>(std::move(run.comms.leaders), o.wan);
     }
     run.data = load_data(o, run.mode, run.comms.topology);
+    if (!o.save.empty() && run.comms.topology.world_rank == 0) require_writable_dir(o.save, "--save");
     save_tokenizer(*run.data, o, run.comms.topology);
     run.device = make_device(o.device, run.comms.node);
     if (run.comms.topology.world_rank == 0)  // before the model: the probe's buffers come and go
@@ -226,6 +242,10 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     if (!o.init.empty()) run.trainer->load_weights(o.init);
     run.loop = std::make_unique<DilocoLoop>(*run.trainer, run.comms, diloco_config(o, run.mode));
     if (!o.resume.empty()) run.loop->resume(o.resume);
+    const int last = o.stop_at > 0 ? o.stop_at : o.steps;
+    require(run.trainer->steps_taken() < last,
+            o.resume + ": the run is already at step " + std::to_string(run.trainer->steps_taken()) +
+                ", nothing to train up to step " + std::to_string(last) + " (raise --steps)");
 }
 
 // After setup, because it is collective over the island and setup may fail on one rank alone.
@@ -376,6 +396,9 @@ void train_loop(Run& run, const TrainOptions& o) {
     };
     while (run.trainer->steps_taken() < last) {
         StepResult r = run.loop->inner_step();
+        require(std::isfinite(r.loss), "step " + std::to_string(r.step) + ": the loss is " +
+                                           std::to_string(r.loss) +
+                                           "; stopping, nothing saved (try a lower --lr)");
         compute_s += r.ms / 1000;
         clock.add_compute(r.ms / 1000);
         nlohmann::json rec = {{"step", r.step},         {"tokens", r.step * tokens_per_step},
@@ -455,6 +478,7 @@ void add_train_command(CLI::App& app, Comm& world) {
     cmd->add_option("--grad-clip", o->grad_clip, "global gradient norm limit (0: off)")
         ->capture_default_str();
     cmd->add_option("--seed", o->seed, "seed for initialisation and batches")
+        ->check(not_negative())
         ->capture_default_str();
     cmd->add_option("--eval-every", o->eval_every,
                     "validate every N steps (diloco: at the outer step reaching each multiple)")

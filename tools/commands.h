@@ -8,6 +8,16 @@
 
 namespace diloco {
 
+// For unsigned options (seeds): CLI11 would take "-1" as 2^64 - 1.
+inline CLI::Validator not_negative() {
+    return CLI::Validator(
+        [](const std::string& text) {
+            return text.starts_with('-') ? std::string("must not be negative, got " + text)
+                                         : std::string();
+        },
+        "", "NOT_NEGATIVE");
+}
+
 void add_train_command(CLI::App& app, Comm& world);
 void add_generate_command(CLI::App& app);
 void add_eval_command(CLI::App& app);

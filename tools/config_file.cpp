@@ -3,6 +3,7 @@
 #include "tools/config_file.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "util/error.h"
 
@@ -13,9 +14,41 @@ CLI::Option* add_config_option(CLI::App& cmd, std::string& path) {
                           "TOML file setting any of these options by name (flags override)");
 }
 
+namespace {
+
+// CLI11's reader takes an array left open at the end of the file as its first element; count
+// the brackets outside strings and comments so that such a file is an error instead.
+void check_brackets(const std::string& path) {
+    std::ifstream in(path);
+    int depth = 0, line_no = 0, open_line = 0;
+    for (std::string line; std::getline(in, line);) {
+        line_no++;
+        char quote = 0;
+        for (size_t i = 0; i < line.size(); i++) {
+            const char c = line[i];
+            if (quote) {
+                if (c == '\\' && quote == '"') i++;  // an escaped character ends no string
+                else if (c == quote) quote = 0;
+            } else if (c == '"' || c == '\'') {
+                quote = c;
+            } else if (c == '#') {
+                break;
+            } else if (c == '[' && depth++ == 0) {
+                open_line = line_no;
+            } else if (c == ']') {
+                require(--depth >= 0, path + ":" + std::to_string(line_no) + ": unmatched ']'");
+            }
+        }
+    }
+    require(depth == 0, path + ":" + std::to_string(open_line) + ": '[' is never closed");
+}
+
+}  // namespace
+
 void apply_config_file(CLI::App& cmd, const std::string& path) {
     if (path.empty()) return;
     require(std::filesystem::is_regular_file(path), path + ": config file not found");
+    check_brackets(path);
     try {
         for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_file(path)) {
             // CLI11 reports entering and leaving a [section] as items of its own.

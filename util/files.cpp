@@ -64,4 +64,16 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     fsync_directory(path);
 }
 
+void require_writable_dir(const std::string& dir, const std::string& what) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    require(!ec, what + " " + dir + ": cannot create the directory (" + ec.message() + ")");
+    require(std::filesystem::is_directory(dir), what + " " + dir + ": not a directory");
+    const std::string probe = dir + "/.diloco-write-test";
+    int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    require(fd >= 0, what + " " + dir + ": cannot write in it (" + std::strerror(errno) + ")");
+    ::close(fd);
+    ::unlink(probe.c_str());
+}
+
 }  // namespace diloco

@@ -9,5 +9,8 @@ namespace diloco {
 
 std::string read_file(const std::string& path);
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// Creates directory dir if needed and proves it writable by creating and removing a file in it,
+// so that an output option fails at the start of a run, not after it; what names the option.
+void require_writable_dir(const std::string& dir, const std::string& what);
 
 }  // namespace diloco

@@ -56,7 +56,12 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     for (const TensorToWrite& t : tensors) {
         require(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "I32",
                 path + ": cannot write tensor '" + t.name + "' as " + t.dtype);
-        size_t bytes = element_count(t.shape) * dtype_size(t.dtype);
+        const size_t n = element_count(t.shape), bytes = n * dtype_size(t.dtype);
+        const float* values = t.dtype == "F32" ? static_cast<const float*>(t.data) : nullptr;
+        for (size_t i = 0; values && i < n; i++)  // a diverged run saves no NaN
+            require(std::isfinite(values[i]), path + ": refusing to save tensor '" + t.name +
+                                                  "': it holds " + std::to_string(values[i]) +
+                                                  " at index " + std::to_string(i));
         header[t.name] = {{"dtype", t.dtype},
                           {"shape", t.shape},
                           {"data_offsets", {data.size(), data.size() + bytes}}};
@@ -86,8 +91,13 @@ static SafetensorsFile::Entry parse_entry(const std::string& path, const std::st
     e.dtype = j["dtype"].get<std::string>();
     require(dtype_size(e.dtype) > 0, where + "unknown dtype " + e.dtype);
     require(j["shape"].is_array(), where + "shape is not an array");
+    size_t bytes = dtype_size(e.dtype);
     for (const auto& d : j["shape"]) {
         require(d.is_number_unsigned(), where + "shape has a non-integer or negative entry");
+        // Data must fit the file, so a size that overflows 64 bits is corrupt, not big.
+        require(d.get<uint64_t>() <= uint64_t(INT64_MAX) &&
+                    !__builtin_mul_overflow(bytes, d.get<size_t>(), &bytes),
+                where + "shape entry " + d.dump() + " makes the tensor too large");
         e.shape.push_back(d.get<int64_t>());
     }
     const auto& off = j["data_offsets"];
@@ -96,7 +106,7 @@ static SafetensorsFile::Entry parse_entry(const std::string& path, const std::st
             where + "data_offsets must be two non-negative integers");
     e.begin = off[0].get<size_t>();
     e.end = off[1].get<size_t>();
-    require(e.begin <= e.end && e.end - e.begin == element_count(e.shape) * dtype_size(e.dtype),
+    require(e.begin <= e.end && e.end - e.begin == bytes,
             where + "data_offsets do not match dtype and shape " + shape_string(e.shape));
     return e;
 }
@@ -155,6 +165,12 @@ const std::string& SafetensorsFile::meta(const std::string& key) const {
     return it->second;
 }
 
+void SafetensorsFile::require_only(const std::vector<std::string>& names) const {
+    for (const auto& [name, entry] : entries_)
+        require(std::find(names.begin(), names.end(), name) != names.end(),
+                path_ + ": unexpected tensor '" + name + "'");
+}
+
 const SafetensorsFile::Entry& SafetensorsFile::checked(const std::string& name,
                                                       const std::vector<std::string>& dtypes,
                                                       const std::vector<int64_t>& shape) const {
@@ -174,6 +190,15 @@ void SafetensorsFile::read_f32(const std::string& name, const std::vector<int64_
                                float* out) const {
     const Entry& e = checked(name, {"F32"}, shape);
     std::memcpy(out, bytes_.data() + data_start_ + e.begin, e.end - e.begin);
+    require_finite(name, out, (e.end - e.begin) / sizeof(float));
+}
+
+void SafetensorsFile::require_finite(const std::string& name, const float* values,
+                                     size_t n) const {
+    for (size_t i = 0; i < n; i++)
+        require(std::isfinite(values[i]), path_ + ": tensor '" + name + "' holds " +
+                                              std::to_string(values[i]) + " at index " +
+                                              std::to_string(i) + " (NaN or Inf)");
 }
 
 // IEEE half to float, exactly: normals rebias the exponent, subnormals are scaled, and
@@ -200,12 +225,9 @@ void SafetensorsFile::read_as_f32(const std::string& name, const std::vector<int
                                   float* out) const {
     const Entry& e = checked(name, {"F32", "F16", "BF16"}, shape);
     const char* data = bytes_.data() + data_start_ + e.begin;
-    if (e.dtype == "F32") {
-        std::memcpy(out, data, e.end - e.begin);
-        return;
-    }
-    const size_t n = (e.end - e.begin) / 2;
-    for (size_t i = 0; i < n; i++) {
+    const size_t n = (e.end - e.begin) / dtype_size(e.dtype);
+    if (e.dtype == "F32") std::memcpy(out, data, e.end - e.begin);
+    for (size_t i = 0; e.dtype != "F32" && i < n; i++) {
         uint16_t word;
         std::memcpy(&word, data + 2 * i, 2);
         if (e.dtype == "F16") {
@@ -215,6 +237,7 @@ void SafetensorsFile::read_as_f32(const std::string& name, const std::vector<int
             std::memcpy(out + i, &bits, 4);
         }
     }
+    require_finite(name, out, n);
 }
 
 void SafetensorsFile::read_i32(const std::string& name, const std::vector<int64_t>& shape,

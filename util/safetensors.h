@@ -38,18 +38,24 @@ public:
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
     // The metadata value for key; an Error naming the file when absent.
     const std::string& meta(const std::string& key) const;
-    // Copies tensor name into out after checking it is F32 with exactly this shape.
+    // An Error naming the first tensor of the file that is not in names.
+    void require_only(const std::vector<std::string>& names) const;
+    // The entry of tensor name after checking its dtype and shape; Errors name the file.
+    const Entry& checked(const std::string& name, const std::vector<std::string>& dtypes,
+                         const std::vector<int64_t>& shape) const;
+    // Copies tensor name into out after checking it is F32 with exactly this shape; a NaN or
+    // Inf in it is an Error.
     void read_f32(const std::string& name, const std::vector<int64_t>& shape, float* out) const;
-    // Tensor name (F32, F16 or BF16, exactly this shape) as F32: 16-bit floats widen exactly.
+    // Tensor name (F32, F16 or BF16, exactly this shape) as F32: 16-bit floats widen exactly;
+    // a NaN or Inf is an Error.
     void read_as_f32(const std::string& name, const std::vector<int64_t>& shape,
                      float* out) const;
     // The same for an I32 tensor (token ids).
     void read_i32(const std::string& name, const std::vector<int64_t>& shape, int32_t* out) const;
 
 private:
-    // The entry of tensor name after checking its dtype and shape; Errors name the file.
-    const Entry& checked(const std::string& name, const std::vector<std::string>& dtypes,
-                         const std::vector<int64_t>& shape) const;
+    // An Error naming the file, the tensor and the index of its first NaN or Inf.
+    void require_finite(const std::string& name, const float* values, size_t n) const;
     std::string path_;
     std::string bytes_;
     size_t data_start_ = 0;
