@@ -236,23 +236,33 @@ TEST_CASE("loading another model's weights or state is refused", "[checkpoint]")
 
 TEST_CASE("16-bit floats widen to F32 exactly", "[checkpoint]") {
     TempDir dir;
-    const std::vector<uint16_t> half = {0x0001, 0x03FF, 0x3C00, 0x7BFF, 0xFC00, 0x8000, 0xC000};
+    const std::vector<uint16_t> half = {0x0001, 0x03FF, 0x3C00, 0x7BFF, 0xC400, 0x8000, 0xC000};
     const std::vector<uint16_t> bf16 = {0x3F80, 0xC2F7, 0x0001};
+    const std::vector<uint16_t> infinite = {0x3C00, 0xFC00}, nan = {0x7FC1};
     write_safetensors(dir.file("t.safetensors"),
-                      {{"half", {7}, half.data(), "F16"}, {"bf16", {3}, bf16.data(), "BF16"}}, {});
+                      {{"half", {7}, half.data(), "F16"},
+                       {"bf16", {3}, bf16.data(), "BF16"},
+                       {"infinite", {2}, infinite.data(), "F16"},
+                       {"nan", {1}, nan.data(), "BF16"}},
+                      {});
     const SafetensorsFile f = SafetensorsFile::read(dir.file("t.safetensors"));
     std::vector<float> h(7), b(3);
     f.read_as_f32("half", {7}, h.data());
     f.read_as_f32("bf16", {3}, b.data());
     CHECK(h[0] == std::ldexp(1.0f, -24));  // the smallest subnormal
     CHECK(h[1] == std::ldexp(1023.0f, -24));
-    CHECK(h == std::vector<float>{h[0], h[1], 1.0f, 65504.0f, -INFINITY, -0.0f, -2.0f});
+    CHECK(h == std::vector<float>{h[0], h[1], 1.0f, 65504.0f, -4.0f, -0.0f, -2.0f});
     CHECK(std::signbit(h[5]));
     CHECK(b[0] == 1.0f);
     CHECK(b[1] == -123.5f);
     CHECK(b[2] == std::ldexp(1.0f, -133));
     CHECK_THROWS_WITH(f.read_f32("half", {7}, h.data()),
                       Catch::Contains("t.safetensors: tensor 'half' is F16, expected F32"));
+    // Widened infinities and NaNs are refused like stored F32 ones.
+    CHECK_THROWS_WITH(f.read_as_f32("infinite", {2}, h.data()),
+                      Catch::Contains("t.safetensors: tensor 'infinite' holds -inf at index 1"));
+    CHECK_THROWS_WITH(f.read_as_f32("nan", {1}, h.data()),
+                      Catch::Contains("tensor 'nan' holds") && Catch::Contains("(NaN or Inf)"));
 }
 
 TEST_CASE("a sharded fp16 or bf16 transformers export loads with our parameters", "[checkpoint]") {
