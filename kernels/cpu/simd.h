@@ -1,4 +1,4 @@
-// Run-time choice of vector width for the CPU ops' inner loops (GCC/Clang function clones for
+// Run-time choice of vector width for the CPU ops' inner loops (GCC's function clones for
 // AVX-512, AVX2 and the x86-64 baseline), and an exp that vectorises inside those loops.
 #pragma once
 
@@ -10,8 +10,9 @@
 // The loader picks the best clone the CPU has, so the binary still runs on any x86-64; other
 // architectures (aarch64) build the one plain version with their own vector unit. OpenMP
 // outlines a parallel loop's body into a function of its own, which no clone covers: the cloned
-// functions are the loop bodies that the parallel loops call.
-#if defined(__x86_64__) && defined(__GNUC__)
+// functions are the loop bodies that the parallel loops call. Clang (14) cannot clone templates:
+// its builds (the fuzz and sanitizer ones) take the baseline.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define DILOCO_CPU_CLONES \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
