@@ -12,11 +12,13 @@
 #include <utility>
 #include <vector>
 
+#include "comm/grad_average.h"
 #include "comm/outer_sync.h"
 #include "comm/topology.h"
+#include "optim/diloco_checkpoint.h"
 #include "optim/inner.h"
+#include "optim/island_schedule.h"
 #include "optim/outer.h"
-#include "util/safetensors.h"
 
 namespace diloco {
 
@@ -42,9 +44,6 @@ struct DilocoConfig {
 
 // Checks the streaming and codec options against H and the model's layers.
 void validate(const DilocoConfig& config, int layers);
-
-// Which islands take part in outer step `outer_step` (1-based): the schedule, then drop-out.
-std::vector<bool> islands_present(const DilocoConfig& config, int islands, int outer_step);
 
 // The F fragments of Streaming DiLoCo as ranges of the flat buffer: contiguous groups of
 // layers, the embeddings with the first and the final LayerNorm with the last, so that every
@@ -88,9 +87,8 @@ public:
     // the time training stood still waiting for it.
     const SyncStats& traffic() const { return traffic_; }
 
-    // Checkpoints at outer-step boundaries with no sync in flight: dir/ holds the global model
-    // and the outer state, dir/island-I/ each island's AdamW state and data position (written
-    // by its leader).
+    // Collective: a checkpoint (optim/diloco_checkpoint.h) at an outer-step boundary, with no
+    // sync in flight.
     void save(const std::string& dir);
     // Restores a checkpoint saved with any number of islands: islands that existed keep their
     // state, new ones start from the global parameters with fresh moments and data.
@@ -98,11 +96,10 @@ public:
 
 private:
     struct Fragment {
-        OuterRange range;       // range.step: outer optimizer steps taken
-        int offset = 0;         // its syncs follow inner steps t with t % H == offset
-        int syncs = 0;          // started
-        int steps = 0;          // inner steps since its last sync
-        double loss = 0;        // their summed training loss
+        size_t begin = 0, end = 0;  // its range of the flat buffer
+        int offset = 0;             // its syncs follow inner steps t with t % H == offset
+        FragmentCounters count;
+        double loss = 0;            // summed training loss of its inner steps since its sync
     };
     struct PendingSync {
         int fragment = 0;
@@ -112,17 +109,16 @@ private:
         OuterReport report;
         std::future<void> done;
     };
-    void reduce_gradients(void* grads, size_t n);
+    void average_gradients(void* grads, size_t n);
     void start_sync(int f);
     OuterReport merge(PendingSync& sync);
     void prune_per_tensor(float* delta, size_t begin, size_t end);
-    std::string join_fragments(int (*field)(const Fragment&)) const;
-    void resume_fragments(const SafetensorsFile& outer);
-    std::string residual_file(const std::string& dir) const;
     IslandComms& comms_;
     InnerTrainer& inner_;
     DilocoConfig config_;
-    OuterSync sync_;
+    IslandSchedule schedule_;
+    GradAverage grad_average_;
+    std::unique_ptr<OuterSync> sync_;  // diloco mode
     OuterOptimizer outer_;
     GradReducer island_average_;
     std::vector<float> global_;

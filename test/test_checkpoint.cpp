@@ -8,6 +8,7 @@
 
 #include "data/byte_corpus.h"
 #include "model/checkpoint.h"
+#include "optim/diloco_checkpoint.h"
 #include "optim/inner.h"
 #include "test/helpers.h"
 #include "util/error.h"
@@ -166,6 +167,35 @@ TEST_CASE("training state resumes bitwise", "[checkpoint]") {
     StepResult ra = a.step(), rb = b.step();
     CHECK(ra.loss == rb.loss);
     CHECK(b.model().get_params() == a.model().get_params());
+}
+
+TEST_CASE("DiLoCo's outer state: counters as a tensor, clear errors for another run's",
+          "[checkpoint]") {
+    TempDir dir;
+    OuterState s{"diloco", 12, 2, {1.5f, -2.0f, 0.25f}, {0.5f, 0.25f, 1.0f},
+                 {{3, 2, 0}, {3, 3, 2}}, {{0, 40}, {1, 41}, {3, 7}}};
+    const std::string file = dir.file("outer.safetensors");
+    write_outer_state(file, s);
+    const SafetensorsFile f = SafetensorsFile::read(file);
+    CHECK(f.entries().at("fragments").dtype == "I32");
+    CHECK(f.entries().at("fragments").shape == std::vector<int64_t>{2, 3});
+    OuterState back = read_outer_state(file, 3, true, 2);
+    CHECK((back.mode == s.mode && back.step == 12 && back.islands == 2));
+    CHECK((back.m == s.m && back.v == s.v));
+    REQUIRE(back.fragments.size() == 2);
+    CHECK((back.fragments[1].syncs == 3 && back.fragments[1].outer_steps == 3 &&
+           back.fragments[1].inner_steps == 2 && back.fragments[0].outer_steps == 2));
+    CHECK(back.data_positions == s.data_positions);
+
+    CHECK_THROWS_WITH(read_outer_state(file, 3, true, 4),
+                      Catch::Contains(file) && Catch::Contains("saved with 2 fragments, this run has 4"));
+    CHECK_THROWS_WITH(read_outer_state(file, 5, true, 2), Catch::Contains(file));
+    // What an older diloco wrote: counters as comma-joined text, no version.
+    write_safetensors(file, {{"outer.m", {3}, s.m.data()}},
+                      {{"diloco_step", "12"}, {"mode", "diloco"}, {"islands", "2"},
+                       {"fragment_syncs", "3,3"}});
+    CHECK_THROWS_WITH(read_outer_state(file, 3, false, 2),
+                      Catch::Contains(file) && Catch::Contains("another diloco version"));
 }
 
 TEST_CASE("truncated, corrupted and foreign checkpoints are clear errors", "[checkpoint]") {

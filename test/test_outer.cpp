@@ -4,7 +4,7 @@
 
 #include "comm/outer_sync.h"
 #include "comm/topology.h"
-#include "optim/diloco.h"
+#include "optim/island_schedule.h"
 #include "optim/outer.h"
 #include "util/error.h"
 
@@ -65,19 +65,19 @@ TEST_CASE("islands from counts, sizes and hosts", "[outer]") {
 }
 
 TEST_CASE("island presence follows the schedule, then seeded drop-out", "[outer]") {
-    DilocoConfig c;
-    c.island_schedule = "1-2:0+1,5-5:3";
-    CHECK(islands_present(c, 4, 1) == std::vector<bool>{true, true, false, false});
-    CHECK(islands_present(c, 4, 3) == std::vector<bool>{true, true, true, true});
-    CHECK(islands_present(c, 4, 5) == std::vector<bool>{false, false, false, true});
-    c.island_schedule = "1-2:7";
-    CHECK_THROWS_WITH(islands_present(c, 4, 1), Catch::Contains("island 7"));
-    c.island_schedule.clear();
-    c.drop_prob = 0.5;
+    IslandSchedule schedule("1-2:0+1,5-5:3", 4, 0, 1337);
+    CHECK(schedule.present(1) == std::vector<bool>{true, true, false, false});
+    CHECK(schedule.present(3) == std::vector<bool>{true, true, true, true});
+    CHECK(schedule.present(5) == std::vector<bool>{false, false, false, true});
+    CHECK_THROWS_WITH(IslandSchedule("1-2:7", 4, 0, 1337), Catch::Contains("island 7"));
+    CHECK_NOTHROW(IslandSchedule("1-2:7", 0, 0, 1337));  // the syntax alone
+    CHECK_THROWS_WITH(IslandSchedule("2-1:0", 0, 0, 1337), Catch::Contains("1 <= FROM <= TO"));
+    CHECK_THROWS_WITH(IslandSchedule("1:0", 0, 0, 1337), Catch::Contains("FROM-TO:"));
+    const IslandSchedule dropping("", 4, 0.5, 1337);
     int absent = 0;
     for (int step = 1; step <= 100; step++) {
-        std::vector<bool> p = islands_present(c, 4, step);
-        CHECK(p == islands_present(c, 4, step));  // a pure function of seed and step
+        std::vector<bool> p = dropping.present(step);
+        CHECK(p == IslandSchedule("", 4, 0.5, 1337).present(step));  // seed and step alone
         for (bool x : p) absent += !x;
     }
     CHECK(absent > 150);

@@ -1,0 +1,184 @@
+// DiLoCo checkpoints: the outer state's file (moments, fragment counters as an I32 tensor,
+// every island's data position) and the collective save and resume of a DilocoLoop, which
+// survive a change in the number of islands.
+#include "optim/diloco_checkpoint.h"
+
+#include <filesystem>
+
+#include "model/checkpoint.h"
+#include "optim/diloco.h"
+#include "util/error.h"
+#include "util/parse.h"
+#include "util/safetensors.h"
+
+namespace diloco {
+
+namespace {
+
+// 2: fragment counters as the I32 tensor `fragments` (1 kept them as comma-joined text).
+const char* kOuterVersion = "2";
+const char* kPositionKey = "data_position.";
+
+int meta_count(const SafetensorsFile& f, const std::string& key) {
+    int v = -1;
+    require(parse_int(f.meta(key), v) && v >= 0,
+            f.path() + ": metadata '" + key + "' is not a count: '" + f.meta(key) + "'");
+    return v;
+}
+
+}  // namespace
+
+std::string outer_state_file(const std::string& dir) { return dir + "/outer.safetensors"; }
+
+std::string island_dir(const std::string& dir, int island) {
+    return dir + "/island-" + std::to_string(island);
+}
+
+std::string residual_file(const std::string& dir, int island, int local_rank) {
+    return island_dir(dir, island) + "/residual-" + std::to_string(local_rank) + ".safetensors";
+}
+
+void write_outer_state(const std::string& file, const OuterState& s) {
+    std::map<std::string, std::string> meta = {{"outer_version", kOuterVersion},
+                                               {"diloco_step", std::to_string(s.step)},
+                                               {"mode", s.mode},
+                                               {"islands", std::to_string(s.islands)}};
+    for (const auto& [island, position] : s.data_positions)
+        meta[kPositionKey + std::to_string(island)] = std::to_string(position);
+    std::vector<int32_t> counters;
+    for (const FragmentCounters& f : s.fragments)
+        counters.insert(counters.end(), {f.syncs, f.outer_steps, f.inner_steps});
+    const int64_t n = static_cast<int64_t>(s.m.size()), frags = int64_t(s.fragments.size());
+    std::vector<TensorToWrite> tensors = {{"outer.m", {n}, s.m.data()},
+                                          {"fragments", {frags, 3}, counters.data(), "I32"}};
+    if (!s.v.empty()) tensors.push_back({"outer.v", {n}, s.v.data()});
+    write_safetensors(file, tensors, meta);
+}
+
+OuterState read_outer_state(const std::string& file, size_t n, bool adam, int fragments) {
+    SafetensorsFile f = SafetensorsFile::read(file);
+    require(f.metadata().count("outer_version") && f.meta("outer_version") == kOuterVersion,
+            file + ": outer state of another diloco version (this one reads version " +
+                kOuterVersion + "); resume it with the diloco that saved it");
+    OuterState s;
+    s.mode = f.meta("mode");
+    s.step = meta_count(f, "diloco_step");
+    s.islands = meta_count(f, "islands");
+    require(s.islands >= 1, file + ": islands '0' is not a number of islands");
+    f.require_only(adam ? std::vector<std::string>{"outer.m", "outer.v", "fragments"}
+                        : std::vector<std::string>{"outer.m", "fragments"});
+    s.m.resize(n);
+    f.read_f32("outer.m", {int64_t(n)}, s.m.data());
+    if (adam) {
+        s.v.resize(n);
+        f.read_f32("outer.v", {int64_t(n)}, s.v.data());
+    }
+    auto saved = f.entries().find("fragments");
+    if (saved != f.entries().end() && saved->second.shape.size() == 2)
+        require(saved->second.shape[0] == fragments,
+                file + ": saved with " + std::to_string(saved->second.shape[0]) +
+                    " fragments, this run has " + std::to_string(fragments));
+    std::vector<int32_t> counters(size_t(fragments) * 3);
+    f.read_i32("fragments", {fragments, 3}, counters.data());
+    for (int i = 0; i < fragments; i++) {
+        const int32_t* c = counters.data() + 3 * i;
+        require(c[0] >= 0 && c[1] >= 0 && c[2] >= 0,
+                file + ": fragment " + std::to_string(i) + " has a negative counter");
+        s.fragments.push_back({c[0], c[1], c[2]});
+    }
+    for (const auto& [key, value] : f.metadata()) {
+        if (!key.starts_with(kPositionKey)) continue;
+        int island = -1;
+        uint64_t position = 0;
+        require(parse_int(key.substr(std::string(kPositionKey).size()), island) && island >= 0 &&
+                    parse_u64(value, position),
+                file + ": bad " + key + " '" + value + "'");
+        s.data_positions[island] = position;
+    }
+    return s;
+}
+
+void write_residuals(const std::string& file, const std::vector<float>& residual,
+                     const std::vector<float>& owner_residual) {
+    const int64_t n = static_cast<int64_t>(residual.size());
+    write_safetensors(file, {{"residual", {n}, residual.data()},
+                             {"owner_residual", {n}, owner_residual.data()}},
+                      {});
+}
+
+void read_residuals(const std::string& file, std::vector<float>& residual,
+                    std::vector<float>& owner_residual) {
+    SafetensorsFile f = SafetensorsFile::read(file);
+    const int64_t n = static_cast<int64_t>(residual.size());
+    f.read_f32("residual", {n}, residual.data());
+    f.read_f32("owner_residual", {n}, owner_residual.data());
+}
+
+// Which rank writes what: world rank 0 the global model and the outer state (with every
+// island's data position, gathered over the leaders), each island's leader its AdamW state
+// (and in local mode its own model), every rank its codec residuals.
+void DilocoLoop::save(const std::string& dir) {
+    const Topology& t = comms_.topology;
+    require(pending_.empty(), "cannot save while an outer sync is in flight");
+    const std::string step = std::to_string(inner_.steps_taken());
+    std::vector<double> positions(t.islands, 0.0);
+    if (t.local_rank == 0) {
+        positions[t.island] = static_cast<double>(inner_.data_position());
+        comms_.leaders->allreduce_sum(positions.data(), t.islands);
+    }
+    if (t.world_rank == 0) {
+        save_model(dir, inner_.model().config(), global_params(), {{"diloco_step", step}});
+        OuterState s{mode_name(config_.mode), inner_.steps_taken(), t.islands, outer_.moment1(),
+                     outer_.moment2(), {}, known_positions_};
+        for (const Fragment& f : fragments_) s.fragments.push_back(f.count);
+        for (int i = 0; i < t.islands; i++) s.data_positions[i] = uint64_t(positions[i]);
+        write_outer_state(outer_state_file(dir), s);
+    }
+    if (t.local_rank == 0) {
+        const std::string idir = island_dir(dir, t.island);
+        std::filesystem::create_directories(idir);
+        if (config_.mode == Mode::local && t.islands > 1)  // each island has its own model
+            save_model(idir, inner_.model().config(), inner_.model().get_params(),
+                       {{"diloco_step", step}});
+        inner_.save_state(idir + "/state.safetensors");
+    }
+    comms_.island->barrier();  // the island's directory exists
+    if (!residual_.empty())
+        write_residuals(residual_file(dir, t.island, t.local_rank), residual_, owner_residual_);
+    comms_.world->barrier();  // nobody reads or moves on before every file is in place
+}
+
+void DilocoLoop::resume(const std::string& dir) {
+    const Topology& t = comms_.topology;
+    const int weights_step = inner_.load_weights(dir);  // first: is it this model at all?
+    global_ = inner_.model().get_params();
+    const std::string file = outer_state_file(dir);
+    OuterState s = read_outer_state(file, global_.size(), !outer_.moment2().empty(),
+                                    static_cast<int>(fragments_.size()));
+    require(s.mode == mode_name(config_.mode),
+            file + ": saved in mode " + s.mode + ", this run is " + mode_name(config_.mode));
+    require(weights_step == s.step, dir + ": model and outer state come from different saves");
+    outer_.set_state(s.m, s.v);
+    for (size_t f = 0; f < fragments_.size(); f++) fragments_[f].count = s.fragments[f];
+    known_positions_ = s.data_positions;
+
+    const std::string idir = island_dir(dir, t.island);
+    if (t.island < s.islands && std::filesystem::exists(idir + "/state.safetensors")) {
+        if (config_.mode == Mode::local && s.islands > 1 && t.islands == s.islands)
+            inner_.load_weights(idir);
+        inner_.load_state(idir + "/state.safetensors");
+        require(inner_.steps_taken() == s.step,
+                idir + ": island state comes from a different save than " + dir);
+        // Each rank's slice of the codec's residual, when the islands are as they were.
+        const std::string residuals = residual_file(dir, t.island, t.local_rank);
+        if (!residual_.empty() && t.islands == s.islands && std::filesystem::exists(residuals))
+            read_residuals(residuals, residual_, owner_residual_);
+    } else {
+        // A new island: global parameters, fresh moments, its own stream where it left off.
+        inner_.set_step(s.step);
+        auto known = known_positions_.find(t.island);
+        inner_.set_data_position(known == known_positions_.end() ? 0 : known->second);
+    }
+}
+
+}  // namespace diloco
