@@ -4,6 +4,16 @@
 
 #ifdef DILOCO_HAVE_BLAS
 #include <cblas.h>
+
+#include <cstdint>
+
+// Each BLAS has its own call for its thread count; weak, so that the one linked answers and the
+// others are null (OpenBLAS, MKL, BLIS).
+extern "C" {
+void openblas_set_num_threads(int) __attribute__((weak));
+void MKL_Set_Num_Threads(int) __attribute__((weak));
+void bli_thread_set_num_threads(int64_t) __attribute__((weak));
+}
 #endif
 
 #include <algorithm>
@@ -23,7 +33,12 @@ static CBLAS_TRANSPOSE blas(Transpose t) { return t == kTrans ? CblasTrans : Cbl
 // The BLAS's own threads would compete with OpenMP's for the same cores: it runs on the
 // calling thread, and parallel_gemm (or the caller's parallel loop) spreads the work.
 static void blas_on_calling_thread() {
-    static const bool once = (openblas_set_num_threads(1), true);
+    static const bool once = [] {
+        if (openblas_set_num_threads) openblas_set_num_threads(1);
+        if (MKL_Set_Num_Threads) MKL_Set_Num_Threads(1);
+        if (bli_thread_set_num_threads) bli_thread_set_num_threads(1);
+        return true;
+    }();
     (void)once;
 }
 
