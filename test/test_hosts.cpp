@@ -1,0 +1,89 @@
+// Islands on the test hosts of scripts/hosts.sh: network namespaces joined by rate-limited veth
+// links, reached by mpirun through scripts/netns-rsh. Skipped where namespaces are not permitted.
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "test/helpers.h"
+#include "test/skip.h"
+
+using Catch::Contains;
+using diloco::test::CliResult;
+using diloco::test::run_command;
+
+namespace {
+
+const std::string kHosts = std::string(DILOCO_SOURCE_DIR) + "/scripts/hosts.sh";
+
+// Makes n hosts for the test's life and removes them after; skips where namespaces cannot be
+// made (no root, no CAP_SYS_ADMIN) or mpirun is missing. The hosts have fixed names, so tests
+// that run at once (ctest -j) take turns on a file lock.
+class TestHosts {
+public:
+    TestHosts(int n, const std::string& gbps) {
+        if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
+            diloco::test::skip_test("mpirun not found");
+        lock_ = open("/tmp/diloco-test-hosts.lock", O_CREAT | O_RDWR, 0644);
+        REQUIRE(lock_ >= 0);
+        REQUIRE(flock(lock_, LOCK_EX) == 0);
+        if (std::system("ip netns add dlc-probe >/dev/null 2>&1 && ip netns del dlc-probe") != 0)
+            diloco::test::skip_test("network namespaces are not permitted here");
+        CliResult up = run_command(kHosts + " up " + std::to_string(n) + " --gbps " + gbps);
+        INFO(up.err);
+        REQUIRE(up.exit_code == 0);
+    }
+    ~TestHosts() {
+        run_command(kHosts + " down");
+        close(lock_);  // releases the lock
+    }
+    std::string mpirun(int ranks, const std::string& args) const {
+        return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 120 "
+               "mpirun $(" + kHosts + " mpirun-args) -np " + std::to_string(ranks) +
+               " -x OMP_NUM_THREADS=1 " + DILOCO_BINARY + " " + args;
+    }
+
+private:
+    int lock_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("DiLoCo with one island per namespace over 1 Gbit/s links", "[hosts][mpi]") {
+    TestHosts hosts(2, "1");
+    // Each link is shaped both ways: the host's upload inside it, its download at the bridge.
+    CliResult up_link = run_command("ip netns exec dlc-h1 tc qdisc show dev eth0");
+    CliResult down_link = run_command("tc qdisc show dev dlc-h1");
+    CHECK_THAT(up_link.out, Contains("tbf") && Contains("rate 1Gbit"));
+    CHECK_THAT(down_link.out, Contains("tbf") && Contains("rate 1Gbit"));
+
+    CliResult r = run_command(hosts.mpirun(
+        2, "train --mode diloco --islands host --steps 4 --inner-steps 2 --batch 2 --seq 32 "
+           "--val-batches 1 --eval-every 4"));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    // Every namespace is a machine of its own, and `--islands host` makes it an island.
+    CHECK_THAT(r.out, Contains("rank 0 on h0 (rank 0 of 1 on the machine): island 0"));
+    CHECK_THAT(r.out, Contains("rank 1 on h1 (rank 0 of 1 on the machine): island 1"));
+    CHECK_THAT(r.out, Contains("mode diloco, 2 islands of 1 rank(s)"));
+    CHECK_THAT(r.out, Contains("step     4/4 | val loss"));
+}
+
+TEST_CASE("hosts.sh refuses bad arguments and down removes every host", "[hosts]") {
+    TestHosts hosts(1, "0.5");
+    for (const char* bad : {"up 0", "up x", "up 2 --gbps 0", "up 2 --gbps -1", "up 2 --mbps 3"}) {
+        INFO(bad);
+        CliResult r = run_command(kHosts + " " + bad);
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.err, Contains("hosts.sh:"));
+    }
+    CHECK(run_command("ip netns list").out.find("dlc-h0") != std::string::npos);
+    CHECK(run_command(kHosts + " down").exit_code == 0);
+    CHECK(run_command("ip netns list").out.find("dlc-h") == std::string::npos);
+    CliResult none = run_command(kHosts + " mpirun-args");
+    CHECK(none.exit_code == 1);
+    CHECK_THAT(none.err, Contains("no hosts are up"));
+}
