@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <string>
@@ -90,6 +91,9 @@ public:
     // Collective: a checkpoint (optim/diloco_checkpoint.h) at an outer-step boundary, with no
     // sync in flight.
     void save(const std::string& dir);
+    // Collective: the same checkpoint as copies taken now, and a function that writes this
+    // rank's files of it into a directory later, on any thread, with no collective.
+    std::function<void(const std::string& dir)> snapshot();
     // Restores a checkpoint saved with any number of islands: islands that existed keep their
     // state, new ones start from the global parameters with fresh moments and data.
     void resume(const std::string& dir);

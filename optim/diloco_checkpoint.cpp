@@ -117,34 +117,51 @@ void read_residuals(const std::string& file, std::vector<float>& residual,
 // Which rank writes what: world rank 0 the global model and the outer state (with every
 // island's data position, gathered over the leaders), each island's leader its AdamW state
 // (and in local mode its own model), every rank its codec residuals.
-void DilocoLoop::save(const std::string& dir) {
+std::function<void(const std::string&)> DilocoLoop::snapshot() {
     const Topology& t = comms_.topology;
     require(pending_.empty(), "cannot save while an outer sync is in flight");
-    const std::string step = std::to_string(inner_.steps_taken());
+    const std::map<std::string, std::string> meta = {
+        {"diloco_step", std::to_string(inner_.steps_taken())}};
     std::vector<double> positions(t.islands, 0.0);
     if (t.local_rank == 0) {
         positions[t.island] = static_cast<double>(inner_.data_position());
         comms_.leaders->allreduce_sum(positions.data(), t.islands);
     }
+    std::vector<std::function<void(const std::string&)>> writers;
+    const GptConfig config = inner_.model().config();
     if (t.world_rank == 0) {
-        save_model(dir, inner_.model().config(), global_params(), {{"diloco_step", step}});
         OuterState s{mode_name(config_.mode), inner_.steps_taken(), t.islands, outer_.moment1(),
                      outer_.moment2(), {}, known_positions_};
         for (const Fragment& f : fragments_) s.fragments.push_back(f.count);
         for (int i = 0; i < t.islands; i++) s.data_positions[i] = uint64_t(positions[i]);
-        write_outer_state(outer_state_file(dir), s);
+        writers.push_back([config, meta, params = global_params(), s](const std::string& dir) {
+            save_model(dir, config, params, meta);
+            write_outer_state(outer_state_file(dir), s);
+        });
     }
     if (t.local_rank == 0) {
-        const std::string idir = island_dir(dir, t.island);
-        std::filesystem::create_directories(idir);
+        const std::string island = "/island-" + std::to_string(t.island);
         if (config_.mode == Mode::local && t.islands > 1)  // each island has its own model
-            save_model(idir, inner_.model().config(), inner_.model().get_params(),
-                       {{"diloco_step", step}});
-        inner_.save_state(idir + "/state.safetensors");
+            writers.push_back([config, meta, island, params = inner_.model().get_params()](
+                                  const std::string& dir) { save_model(dir + island, config, params, meta); });
+        writers.push_back([island, state = inner_.state_writer()](const std::string& dir) {
+            std::filesystem::create_directories(dir + island);
+            state(dir + island + "/state.safetensors");
+        });
     }
-    comms_.island->barrier();  // the island's directory exists
     if (!residual_.empty())
-        write_residuals(residual_file(dir, t.island, t.local_rank), residual_, owner_residual_);
+        writers.push_back([island = t.island, rank = t.local_rank, residual = residual_,
+                           owner = owner_residual_](const std::string& dir) {
+            std::filesystem::create_directories(island_dir(dir, island));
+            write_residuals(residual_file(dir, island, rank), residual, owner);
+        });
+    return [writers](const std::string& dir) {
+        for (const auto& write : writers) write(dir);
+    };
+}
+
+void DilocoLoop::save(const std::string& dir) {
+    snapshot()(dir);
     comms_.world->barrier();  // nobody reads or moves on before every file is in place
 }
 

@@ -100,16 +100,19 @@ double InnerTrainer::evaluate(int max_batches) {
     return sum / rows;
 }
 
-void InnerTrainer::save_state(const std::string& file) {
-    std::vector<float> m = adamw_->moment1(), v = adamw_->moment2();
-    const int64_t n = static_cast<int64_t>(m.size());
+void InnerTrainer::save_state(const std::string& file) { state_writer()(file); }
+
+std::function<void(const std::string&)> InnerTrainer::state_writer() {
     std::map<std::string, std::string> meta = {
         {"diloco_step", std::to_string(step_)},
         {"state_version", kStateVersion},
         {"seed", std::to_string(config_.seed)},
         {"data_position", std::to_string(data_position_)},
         {"adamw_steps", std::to_string(adamw_->steps_taken())}};
-    write_safetensors(file, {{"adamw.m", {n}, m.data()}, {"adamw.v", {n}, v.data()}}, meta);
+    return [m = adamw_->moment1(), v = adamw_->moment2(), meta](const std::string& file) {
+        const int64_t n = static_cast<int64_t>(m.size());
+        write_safetensors(file, {{"adamw.m", {n}, m.data()}, {"adamw.v", {n}, v.data()}}, meta);
+    };
 }
 
 void InnerTrainer::load_state(const std::string& file) {

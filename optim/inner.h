@@ -70,6 +70,8 @@ public:
     int load_weights(const std::string& dir);
     // The training state: AdamW moments, step, data position (atomically written).
     void save_state(const std::string& file);
+    // The same as a function that writes it later, from a copy taken now (a background save).
+    std::function<void(const std::string& file)> state_writer();
     void load_state(const std::string& file);
     void set_step(int step) { step_ = step; }
     void set_data_position(uint64_t position) { data_position_ = position; }

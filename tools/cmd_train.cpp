@@ -8,10 +8,12 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "comm/wan.h"
 #include "data/tokenizer.h"
 #include "model/flops.h"
+#include "optim/checkpoint_writer.h"
 #include "optim/diloco.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
@@ -49,6 +51,7 @@ struct TrainOptions {
     std::string log;
     std::string save;
     int save_every = 0;
+    int keep = 3;
     std::string resume;
     std::string init;
     DeviceOptions device;
@@ -96,6 +99,8 @@ void check_options(const TrainOptions& o, Mode mode) {
                                    std::to_string(o.val_batches));
     require(o.save_every >= 0, "--save-every must not be negative, got " +
                                    std::to_string(o.save_every));
+    require(o.keep >= 0, "--keep must not be negative (0: keep every save), got " +
+                             std::to_string(o.keep));
     require(o.stop_at >= 0 && o.stop_at <= o.steps, "--stop-at must be within 0..--steps");
     require(o.inner_steps > 0, "--inner-steps must be positive (H = " +
                                    std::to_string(o.inner_steps) + ")");
@@ -180,10 +185,9 @@ std::unique_ptr<TrainData> load_data(const TrainOptions& o, Mode mode, const Top
 
 // A checkpoint carries its tokenizer, for `diloco generate` and transformers' AutoTokenizer (a
 // byte-level model: the Hugging Face files of its 256-byte vocabulary; a .bin shard has none).
-void save_tokenizer(const TrainData& data, const TrainOptions& o, const Topology& t) {
-    if (o.save.empty() || t.world_rank != 0) return;
-    if (!data.tokenizer_dir().empty()) Tokenizer::load(data.tokenizer_dir()).save_gpt2(o.save);
-    else if (data.vocab() == 256) save_byte_vocab_hf(o.save);
+void save_tokenizer(const TrainData& data, const std::string& dir) {
+    if (!data.tokenizer_dir().empty()) Tokenizer::load(data.tokenizer_dir()).save_gpt2(dir);
+    else if (data.vocab() == 256) save_byte_vocab_hf(dir);
 }
 
 class MetricsLog {
@@ -228,8 +232,7 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
         run.comms.leaders = std::make_unique<WanComm>(std::move(run.comms.leaders), o.wan);
     }
     run.data = load_data(o, run.mode, run.comms.topology);
-    if (!o.save.empty() && run.comms.topology.world_rank == 0) require_writable_dir(o.save, "--save");
-    save_tokenizer(*run.data, o, run.comms.topology);
+    if (!o.save.empty() && run.comms.topology.world_rank == 0) prepare_checkpoint_root(o.save);
     run.device = make_device(o.device, run.comms.node);
     if (run.comms.topology.world_rank == 0)  // before the model: the probe's buffers come and go
         run.peak = peak_rate(*run.device.backend, run.device.gpu >= 0, o.peak_tflops);
@@ -378,12 +381,35 @@ void add_outer_report(Run& run, const OuterReport& rep, nlohmann::json& rec) {
     rec["param_checksums"] = param_checksums(run);
 }
 
+// What this rank writes of a checkpoint, copied now (rank 0: with the tokenizer).
+std::function<void(const std::string&)> checkpoint_files(Run& run) {
+    auto files = run.loop->snapshot();
+    if (run.comms.topology.world_rank != 0) return files;
+    return [files, &data = *run.data](const std::string& dir) {
+        files(dir);
+        save_tokenizer(data, dir);
+    };
+}
+
+// Saves go to their own directories in the background; the marks that tell rank 0 a rank's
+// part is written carry a number drawn for this run, which a crashed run's marks do not.
+std::unique_ptr<CheckpointWriter> make_checkpoint_writer(Run& run, const TrainOptions& o) {
+    if (o.save.empty()) return nullptr;
+    uint64_t id = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+    run.comms.world->broadcast(&id, sizeof id, 0);
+    constexpr double kSaveTimeout = 600;  // seconds for the other ranks' parts of a save
+    return std::make_unique<CheckpointWriter>(o.save, run.comms.topology.world_rank,
+                                              run.comms.topology.world_size, o.keep,
+                                              kSaveTimeout, id);
+}
+
 void train_loop(Run& run, const TrainOptions& o) {
     const Topology& t = run.comms.topology;
     const bool lead = t.world_rank == 0;
     MetricsLog log(lead ? o.log : "", !o.resume.empty());
     print_placement(run);
     const Throughput speed = make_throughput(run, o);
+    std::unique_ptr<CheckpointWriter> writer = make_checkpoint_writer(run, o);
     if (lead) print_header(run, o, speed);
     const int last = o.stop_at > 0 ? o.stop_at : o.steps;
     const size_t tokens_per_step = speed.tokens_per_step();
@@ -432,7 +458,10 @@ void train_loop(Run& run, const TrainOptions& o) {
         log.write(rec);
         if (lead) std::fflush(stdout);
         bool save_now = r.step == last || (o.save_every > 0 && r.step % o.save_every == 0);
-        if (!o.save.empty() && save_now) run.loop->save(o.save);
+        if (writer && save_now) {
+            writer->save(r.step, checkpoint_files(run));
+            if (r.step == last) writer->wait();  // the run ends with its checkpoint in place
+        }
         clock.resume();
         paused_s += seconds_since_start() - paused_at;
     }
@@ -486,7 +515,11 @@ void add_train_command(CLI::App& app, Comm& world) {
     cmd->add_option("--val-batches", o->val_batches, "validation batches per evaluation")
         ->capture_default_str();
     cmd->add_option("--log", o->log, "JSON-lines metrics file");
-    cmd->add_option("--save", o->save, "checkpoint directory, written at the end");
+    cmd->add_option("--save", o->save,
+                    "checkpoint: a link to the newest complete save in DIR.steps/step-N, written "
+                    "at the end");
+    cmd->add_option("--keep", o->keep, "saves kept in DIR.steps, the newest (0: all)")
+        ->capture_default_str();
     cmd->add_option("--save-every", o->save_every, "also save every N steps");
     cmd->add_option("--resume", o->resume, "checkpoint directory to continue from");
     cmd->add_option("--init", o->init,

@@ -76,4 +76,17 @@ void require_writable_dir(const std::string& dir, const std::string& what) {
     ::unlink(probe.c_str());
 }
 
+void replace_symlink_atomic(const std::string& link, const std::string& target) {
+    const std::string tmp = link + ".tmp";
+    ::unlink(tmp.c_str());  // what a crash between these calls left
+    require(::symlink(target.c_str(), tmp.c_str()) == 0,
+            tmp + ": cannot create a link (" + std::strerror(errno) + ")");
+    if (::rename(tmp.c_str(), link.c_str()) != 0) {
+        std::string why = std::strerror(errno);
+        ::unlink(tmp.c_str());
+        throw Error(link + ": cannot switch the link to " + target + " (" + why + ")");
+    }
+    fsync_directory(link);
+}
+
 }  // namespace diloco

@@ -12,5 +12,8 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // Creates directory dir if needed and proves it writable by creating and removing a file in it,
 // so that an output option fails at the start of a run, not after it; what names the option.
 void require_writable_dir(const std::string& dir, const std::string& what);
+// Points symbolic link `link` at `target` in one step (a new link renamed over the old one), so
+// that a reader sees the old target or the new, never neither.
+void replace_symlink_atomic(const std::string& link, const std::string& target);
 
 }  // namespace diloco

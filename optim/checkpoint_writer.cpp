@@ -1,0 +1,153 @@
+// Step-numbered checkpoint directories behind an atomically switched link: each rank writes its
+// part of a save on a background thread and leaves a mark; rank 0 switches the link once all are.
+#include "optim/checkpoint_writer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "util/error.h"
+#include "util/files.h"
+#include "util/parse.h"
+
+namespace fs = std::filesystem;
+
+namespace diloco {
+
+namespace {
+
+constexpr const char* kStepPrefix = "step-";
+
+std::string written_mark(const std::string& dir, int rank) {
+    return dir + "/.written-" + std::to_string(rank);
+}
+
+// The step of a directory named step-N, or -1.
+int step_of(const fs::path& dir) {
+    const std::string name = dir.filename().string();
+    int step = -1;
+    const size_t prefix = std::string(kStepPrefix).size();
+    if (!name.starts_with(kStepPrefix) || !parse_int(name.substr(prefix), step)) return -1;
+    return step;
+}
+
+}  // namespace
+
+void prepare_checkpoint_root(const std::string& root) {
+    const fs::path path(root);
+    std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(path, ec))) {
+        // A link of an earlier run: it keeps pointing at that run's save until this one's.
+    } else if (fs::is_directory(path, ec) && fs::is_empty(path, ec)) {
+        fs::remove(path, ec);
+    } else if (fs::exists(path, ec)) {
+        throw Error("--save " + root + ": exists and is not a checkpoint link (" +
+                    (fs::is_directory(path) ? "a directory: a checkpoint of an older diloco or "
+                                              "something else; --resume reads it, save elsewhere"
+                                            : "a file") +
+                    ")");
+    }
+    require_writable_dir(root + ".steps", "--save");
+    // Saves newer than the one ROOT points to never finished (a crash during a save): their
+    // files may come from different steps, and this run writes those steps afresh.
+    const int published = fs::is_symlink(fs::symlink_status(path, ec))
+                              ? step_of(fs::read_symlink(path, ec))
+                              : -1;
+    // What cannot be removed now (a writer of the crashed job still at it) is harmless: its
+    // marks do not carry this run's number, and a later prune takes it.
+    for (const fs::directory_entry& e : fs::directory_iterator(root + ".steps"))
+        if (step_of(e.path()) > published) fs::remove_all(e.path(), ec);
+}
+
+std::string checkpoint_dir(const std::string& root) {
+    std::error_code ec;
+    const fs::path path(root);
+    if (!fs::is_symlink(fs::symlink_status(path, ec))) return root;
+    const fs::path target = fs::read_symlink(path, ec);
+    require(!ec, root + ": cannot read the checkpoint link (" + ec.message() + ")");
+    const fs::path dir = target.is_absolute() ? target : path.parent_path() / target;
+    require(fs::is_directory(dir), root + ": points to " + dir.string() + ", which is missing");
+    return dir.string();
+}
+
+CheckpointWriter::CheckpointWriter(std::string root, int rank, int ranks, int keep,
+                                   double timeout_s, uint64_t run)
+    : root_(std::move(root)), steps_(root_ + ".steps"), rank_(rank), ranks_(ranks), keep_(keep),
+      timeout_s_(timeout_s), run_(std::to_string(run)) {}
+
+CheckpointWriter::~CheckpointWriter() {
+    try {
+        wait();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "diloco: error: the last checkpoint was not saved: %s\n", e.what());
+    }
+}
+
+std::string CheckpointWriter::step_dir(int step) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "%s%08d", kStepPrefix, step);
+    return steps_ + "/" + name;
+}
+
+void CheckpointWriter::save(int step, std::function<void(const std::string&)> write) {
+    wait();
+    worker_ = std::thread([this, step, write = std::move(write)] {
+        try {
+            write_part(step, write);
+            if (rank_ == 0) publish(step);
+        } catch (...) {
+            error_ = std::current_exception();
+        }
+    });
+}
+
+void CheckpointWriter::wait() {
+    if (worker_.joinable()) worker_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void CheckpointWriter::write_part(int step, const std::function<void(const std::string&)>& write) {
+    const std::string dir = step_dir(step);
+    fs::create_directories(dir);
+    write(dir);
+    write_file_atomic(written_mark(dir, rank_), run_);
+}
+
+// Every rank's part is in place: point ROOT at the save. Until then a reader (or a crash) sees
+// the save before, whole.
+void CheckpointWriter::publish(int step) {
+    const std::string dir = step_dir(step);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration<double>(timeout_s_);
+    auto written = [&](int r) {
+        const std::string mark = written_mark(dir, r);
+        return fs::exists(mark) && read_file(mark) == run_;
+    };
+    for (int r = 0; r < ranks_; r++)
+        while (!written(r)) {
+            require(std::chrono::steady_clock::now() < deadline,
+                    dir + ": rank " + std::to_string(r) + " did not write its part within " +
+                        std::to_string(int(timeout_s_)) + " s; the checkpoint link stays");
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    replace_symlink_atomic(root_, fs::path(steps_).filename().string() + "/" +
+                                      fs::path(dir).filename().string());
+    prune(step);
+}
+
+void CheckpointWriter::prune(int newest) {
+    if (keep_ <= 0) return;
+    std::vector<int> steps;
+    for (const fs::directory_entry& e : fs::directory_iterator(steps_)) {
+        const int step = step_of(e.path());
+        if (step >= 0 && step <= newest) steps.push_back(step);  // never one still being written
+    }
+    std::sort(steps.rbegin(), steps.rend());
+    for (size_t i = static_cast<size_t>(keep_); i < steps.size(); i++)
+        fs::remove_all(step_dir(steps[i]));
+}
+
+}  // namespace diloco

@@ -1,0 +1,58 @@
+// Checkpoints that a crash cannot tear: each save goes to its own directory ROOT.steps/step-N,
+// written on a background thread from a snapshot; ROOT is a link switched to it atomically.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace diloco {
+
+// Makes ROOT ready to become the checkpoint link before training starts: absent, an empty
+// directory (removed) or a link already; ROOT.steps created and proved writable. Errors name
+// --save and the path.
+void prepare_checkpoint_root(const std::string& root);
+
+// The directory of the newest complete save under ROOT (what the link points to), or ROOT
+// itself when it is a plain checkpoint directory.
+std::string checkpoint_dir(const std::string& root);
+
+class CheckpointWriter {
+public:
+    // rank, ranks: this process among all that write a part of each save; keep: the newest saves
+    // kept (0: all); timeout_s: how long rank 0 waits for the other ranks' parts; run: a number
+    // every rank of this run shares and other runs do not, so that the marks a crashed run left
+    // in a directory are not taken for this run's.
+    CheckpointWriter(std::string root, int rank, int ranks, int keep, double timeout_s,
+                     uint64_t run);
+    // Waits for the save in flight; its error, if any, is printed, not thrown.
+    ~CheckpointWriter();
+    CheckpointWriter(const CheckpointWriter&) = delete;
+    CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+
+    // Writes this rank's part of the save at `step` through `write(dir)` on a background thread,
+    // once the save before it is done (so at most one is in flight, and a slow disk slows
+    // training rather than piling up copies). Rank 0 then waits for every rank's part, switches
+    // ROOT to the new directory and removes saves beyond `keep`.
+    void save(int step, std::function<void(const std::string& dir)> write);
+    // Waits for the save in flight; throws its error.
+    void wait();
+
+    std::string step_dir(int step) const;
+
+private:
+    void write_part(int step, const std::function<void(const std::string&)>& write);
+    void publish(int step);
+    void prune(int newest);
+
+    std::string root_, steps_;
+    int rank_, ranks_, keep_;
+    double timeout_s_;
+    std::string run_;
+    std::thread worker_;
+    std::exception_ptr error_;
+};
+
+}  // namespace diloco

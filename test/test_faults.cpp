@@ -1,0 +1,157 @@
+// Faults a run must survive: SIGKILL of the whole job in the middle of its saves, many times
+// over; every restart resumes from the newest complete checkpoint and the run reaches its end.
+#include <catch2/catch.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "test/helpers.h"
+#include "test/skip.h"
+
+using Catch::Contains;
+using diloco::test::read_text;
+using diloco::test::run_command;
+using diloco::test::TempDir;
+
+namespace {
+
+// Starts `sh -c command` in a process group of its own (mpirun and its ranks with it).
+pid_t start(const std::string& command) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+// Waits until `needle` appears in file (or the process ends); false when it ended first.
+bool wait_for(const std::string& file, const std::string& needle, pid_t pid) {
+    for (;;) {
+        if (std::filesystem::exists(file) && read_text(file).find(needle) != std::string::npos)
+            return true;
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+// Waits until link ck points somewhere else than before (or the process ends).
+bool wait_for_save(const std::string& ck, const std::filesystem::path& before, pid_t pid) {
+    for (;;) {
+        std::error_code ec;
+        const std::filesystem::path now = std::filesystem::read_symlink(ck, ec);
+        if (!ec && now != before) return true;
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+// Kills the job during its saves `tries` times, each time resuming the last one; then lets it
+// run to its end. Every start after the first must resume (its first step line follows the
+// checkpoint's step), and the end must come.
+void kill_during_saves(const std::string& launch, const TempDir& dir, int tries) {
+    const std::string ck = dir.file("ck"), out = dir.file("out"), err = dir.file("err");
+    std::mt19937 rng(7);
+    int resumed = 0;
+    for (int t = 0; t <= tries; t++) {
+        const bool last = t == tries;
+        const std::string resume = std::filesystem::exists(ck) ? " --resume " + ck : "";
+        // The last start saves less often, only to get to the end sooner.
+        const pid_t pid = start(launch + " --save " + ck + resume +
+                                (last ? " --save-every 10" : " --save-every 1") + " >" + out +
+                                " 2>" + err);
+        // Once this start has saved (the link moved on), every step saves: a random moment
+        // after that is inside a save or close to one.
+        const auto before = std::filesystem::exists(ck) ? std::filesystem::read_symlink(ck)
+                                                        : std::filesystem::path();
+        if (!last && wait_for(out, "step ", pid) && wait_for_save(ck, before, pid)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
+            kill(-pid, SIGKILL);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        // The whole job: mpirun starts its ranks in sessions of their own, which the group
+        // kill misses; they are the processes training on this test's data (the bracket keeps
+        // the pattern from matching the shell that runs it).
+        const std::string job = "'[t]rain --data " + dir.file("d.txt") + "'";
+        run_command("pkill -KILL -f " + job + "; while pgrep -f " + job +
+                    " >/dev/null; do sleep 0.01; done");
+        INFO("try " << t << ": " << read_text(err));
+        CHECK(read_text(err).find("error") == std::string::npos);
+        resumed += !resume.empty() && read_text(out).find("step ") != std::string::npos;
+        if (last) {
+            REQUIRE(WIFEXITED(status));
+            CHECK(WEXITSTATUS(status) == 0);
+            CHECK_THAT(read_text(out), Contains("val loss"));
+        }
+    }
+    CHECK(resumed >= tries / 2);  // most tries got past loading the checkpoint
+}
+
+const std::string kRun = " --steps 100 --batch 2 --seq 16 --val-batches 1 --eval-every 100 "
+                         "--keep 2";
+
+}  // namespace
+
+TEST_CASE("SIGKILL during saves never tears a checkpoint: 20 kills, 20 resumes", "[faults]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    kill_during_saves(std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") + kRun,
+                      dir, 20);
+    // --keep 2: the checkpoint and the one before it, nothing half-written beside them.
+    int saves = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.file("ck.steps"))) {
+        (void)e;
+        saves++;
+    }
+    CHECK(saves == 2);
+}
+
+TEST_CASE("SIGKILL of a two-island job during saves: every restart resumes", "[faults][mpi]") {
+    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
+        diloco::test::skip_test("mpirun not found");
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    kill_during_saves("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                      "OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe " +
+                          std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") +
+                          " --mode diloco --islands 2 --inner-steps 1" + kRun,
+                      dir, 8);
+}
+
+TEST_CASE("a --save directory that is not a checkpoint link is refused before step 1",
+          "[cli][bad-input]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string train = "train --data " + dir.file("d.txt") + " --batch 2 --seq 16 ";
+    const std::string run = train + "--steps 2 ";
+    std::filesystem::create_directories(dir.file("old"));
+    diloco::test::write_text(dir.file("old/model.safetensors"), "x");
+    auto r = diloco::test::run_diloco(run + "--save " + dir.file("old"));
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.err, Contains("--save " + dir.file("old") + ": exists and is not a checkpoint link"));
+    CHECK(r.out.find("step ") == std::string::npos);
+    auto keep = diloco::test::run_diloco(run + "--keep -1 --save " + dir.file("ck"));
+    CHECK(keep.exit_code != 0);
+    CHECK_THAT(keep.err, Contains("--keep must not be negative"));
+    // An empty directory becomes the link; a link keeps its old save until the new one.
+    std::filesystem::create_directories(dir.file("empty"));
+    CHECK(diloco::test::run_diloco(run + "--save " + dir.file("empty")).exit_code == 0);
+    CHECK(std::filesystem::is_symlink(dir.file("empty")));
+    CHECK(diloco::test::run_diloco(train + "--steps 4 --resume " + dir.file("empty") + " --save " +
+                                   dir.file("empty"))
+              .exit_code == 0);
+    CHECK(std::filesystem::read_symlink(dir.file("empty")).string() ==
+          "empty.steps/step-00000004");
+}
