@@ -38,6 +38,12 @@ public:
     virtual std::string host() const = 0;
     // Collective: this rank's place among the ranks on its machine.
     virtual NodePlace node_place() = 0;
+    // From now on every collective that waits past `seconds` for another rank throws an Error
+    // naming the ranks that never came (and their islands, by world rank); 0: no limit. Only
+    // communicators between processes have peers that can die: the others ignore it.
+    virtual void set_deadline(double seconds, const std::vector<int>& island_of_world_rank) {
+        (void)seconds, (void)island_of_world_rank;
+    }
 };
 
 // The world: MPI_COMM_WORLD when built with MPI and started under mpirun, else one process.

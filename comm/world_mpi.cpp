@@ -2,8 +2,14 @@
 // Byte counts go to MPI as int, so each message is checked to fit (2 GiB per rank and call).
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "comm/comm.h"
 #include "util/error.h"
@@ -57,33 +63,51 @@ public:
     int size() const override { return size_; }
 
     void allreduce_sum(float* data, size_t n) override {
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, as_int(n * 4, "Allreduce") / 4, MPI_FLOAT,
-                                MPI_SUM, comm_),
+        MPI_Request r;
+        check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, as_int(n * 4, "Allreduce") / 4, MPI_FLOAT,
+                                 MPI_SUM, comm_, &r),
                   "Allreduce");
+        finish(r, "Allreduce");
     }
     void allreduce_sum(double* data, size_t n) override {
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, as_int(n * 8, "Allreduce") / 8, MPI_DOUBLE,
-                                MPI_SUM, comm_),
+        MPI_Request r;
+        check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, as_int(n * 8, "Allreduce") / 8, MPI_DOUBLE,
+                                 MPI_SUM, comm_, &r),
                   "Allreduce");
+        finish(r, "Allreduce");
     }
     void broadcast(void* data, size_t bytes, int root) override {
-        check_mpi(MPI_Bcast(data, as_int(bytes, "Bcast"), MPI_BYTE, root, comm_), "Bcast");
+        MPI_Request r;
+        check_mpi(MPI_Ibcast(data, as_int(bytes, "Bcast"), MPI_BYTE, root, comm_, &r), "Bcast");
+        finish(r, "Bcast");
     }
     void allgatherv(const void* send, void* recv, const std::vector<size_t>& counts) override {
         std::vector<int> c = int_counts(counts, "Allgatherv"), d = displacements(c);
-        check_mpi(MPI_Allgatherv(send, c[rank_], MPI_BYTE, recv, c.data(), d.data(), MPI_BYTE,
-                                 comm_),
+        MPI_Request r;
+        check_mpi(MPI_Iallgatherv(send, c[rank_], MPI_BYTE, recv, c.data(), d.data(), MPI_BYTE,
+                                  comm_, &r),
                   "Allgatherv");
+        finish(r, "Allgatherv");
     }
     void alltoallv(const void* send, const std::vector<size_t>& send_counts, void* recv,
                    const std::vector<size_t>& recv_counts) override {
         std::vector<int> sc = int_counts(send_counts, "Alltoallv"), sd = displacements(sc);
         std::vector<int> rc = int_counts(recv_counts, "Alltoallv"), rd = displacements(rc);
-        check_mpi(MPI_Alltoallv(send, sc.data(), sd.data(), MPI_BYTE, recv, rc.data(), rd.data(),
-                                MPI_BYTE, comm_),
+        MPI_Request r;
+        check_mpi(MPI_Ialltoallv(send, sc.data(), sd.data(), MPI_BYTE, recv, rc.data(), rd.data(),
+                                 MPI_BYTE, comm_, &r),
                   "Alltoallv");
+        finish(r, "Alltoallv");
     }
-    void barrier() override { check_mpi(MPI_Barrier(comm_), "Barrier"); }
+    void barrier() override {
+        MPI_Request r;
+        check_mpi(MPI_Ibarrier(comm_, &r), "Barrier");
+        finish(r, "Barrier");
+    }
+    void set_deadline(double seconds, const std::vector<int>& island_of_world_rank) override {
+        deadline_s_ = seconds;
+        island_of_world_rank_ = island_of_world_rank;
+    }
     std::unique_ptr<Comm> split(int color, int key) override {
         MPI_Comm sub;
         check_mpi(MPI_Comm_split(comm_, color, key, &sub), "Comm_split");
@@ -109,9 +133,72 @@ public:
     }
 
 private:
+    // Completes collective r; under a deadline, no longer than it. Each rank also tells every
+    // other that it has arrived (a one-byte message tagged with the call's number), so that
+    // a call past its deadline names the ranks that never came: dead, stuck or cut off.
+    void finish(MPI_Request& r, const char* what) {
+        if (deadline_s_ <= 0) {
+            check_mpi(MPI_Wait(&r, MPI_STATUS_IGNORE), what);
+            return;
+        }
+        const int tag = 1 + static_cast<int>(calls_++ % 30000);
+        std::vector<MPI_Request> arrivals;
+        std::vector<int> from;
+        static const char kHere = 1;
+        std::vector<char> heard(size_);
+        for (int p = 0; p < size_; p++) {
+            if (p == rank_) continue;
+            arrivals.emplace_back();
+            check_mpi(MPI_Isend(&kHere, 1, MPI_BYTE, p, tag, comm_, &arrivals.back()), what);
+            arrivals.emplace_back();
+            check_mpi(MPI_Irecv(&heard[p], 1, MPI_BYTE, p, tag, comm_, &arrivals.back()), what);
+            from.push_back(p);
+        }
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::duration<double>(deadline_s_);
+        for (int done = 0; !done;) {
+            check_mpi(MPI_Test(&r, &done, MPI_STATUS_IGNORE), what);
+            if (!done && std::chrono::steady_clock::now() > deadline)
+                throw Error(missing(arrivals, from, what));
+            if (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+        check_mpi(MPI_Waitall(static_cast<int>(arrivals.size()), arrivals.data(),
+                              MPI_STATUSES_IGNORE),
+                  what);
+    }
+
+    // "MPI Allreduce: no answer within 600 s from world rank 3 (island 3)": the ranks whose
+    // arrival message has not come.
+    std::string missing(std::vector<MPI_Request>& arrivals, const std::vector<int>& from,
+                        const char* what) {
+        MPI_Group mine, world;
+        check_mpi(MPI_Comm_group(comm_, &mine), what);
+        check_mpi(MPI_Comm_group(MPI_COMM_WORLD, &world), what);
+        std::string names;
+        for (size_t i = 0; i < from.size(); i++) {
+            int arrived = 0, world_rank = 0;
+            check_mpi(MPI_Test(&arrivals[2 * i + 1], &arrived, MPI_STATUS_IGNORE), what);
+            if (arrived) continue;
+            check_mpi(MPI_Group_translate_ranks(mine, 1, &from[i], world, &world_rank), what);
+            names += (names.empty() ? "" : ", ") + ("world rank " + std::to_string(world_rank));
+            if (world_rank < static_cast<int>(island_of_world_rank_.size()))
+                names += " (island " + std::to_string(island_of_world_rank_[world_rank]) + ")";
+        }
+        MPI_Group_free(&mine);
+        MPI_Group_free(&world);
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%g", deadline_s_);
+        return std::string("MPI ") + what + " across islands: no answer within " + seconds +
+               " s (--sync-timeout) from " +
+               (names.empty() ? "a rank that arrived and then stopped" : names);
+    }
+
     MPI_Comm comm_;
     bool owned_;
     int rank_ = 0, size_ = 1;
+    double deadline_s_ = 0;  // 0: wait as long as it takes
+    std::vector<int> island_of_world_rank_;
+    uint64_t calls_ = 0;
 };
 
 void finalize_at_exit() {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -154,4 +155,53 @@ TEST_CASE("a --save directory that is not a checkpoint link is refused before st
               .exit_code == 0);
     CHECK(std::filesystem::read_symlink(dir.file("empty")).string() ==
           "empty.steps/step-00000004");
+}
+
+namespace {
+
+// The pid of world rank `rank` among the processes whose command line matches pattern.
+pid_t rank_pid(const std::string& pattern, int rank) {
+    const std::string pids = run_command("pgrep -f " + pattern).out;
+    std::istringstream in(pids);
+    for (pid_t pid; in >> pid;) {
+        const std::string env = read_text("/proc/" + std::to_string(pid) + "/environ");
+        if (env.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos)
+            return pid;
+    }
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("a stopped island ends the run after --sync-timeout and is named in the error",
+          "[faults][mpi]") {
+    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
+        diloco::test::skip_test("mpirun not found");
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string out = dir.file("out"), err = dir.file("err");
+    const pid_t job = start("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                            "OMP_NUM_THREADS=1 timeout -k 5 120 mpirun -np 2 --oversubscribe " +
+                            std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") +
+                            " --mode diloco --islands 2 --inner-steps 2 --steps 10000 --batch 2 "
+                            "--seq 16 --sync-timeout 3 >" + out + " 2>" + err);
+    REQUIRE(wait_for(out, "step    10/", job));
+    const std::string pattern = "'[t]rain --data " + dir.file("d.txt") + "'";
+    const pid_t island1 = rank_pid(pattern, 1);
+    REQUIRE(island1 > 0);
+    kill(island1, SIGSTOP);  // alive, holding its connections, answering nothing
+    const auto stopped = std::chrono::steady_clock::now();
+    int status = 0;
+    waitpid(job, &status, 0);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
+    run_command("pkill -KILL -f " + pattern);
+    INFO(read_text(err));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) != 0);
+    CHECK(WEXITSTATUS(status) != 124);  // not the test's own timeout
+    CHECK_THAT(read_text(err), Contains("across islands: no answer within 3 s (--sync-timeout) "
+                                        "from world rank 1 (island 1)"));
+    CHECK(seconds >= 3);
+    CHECK(seconds < 60);
 }

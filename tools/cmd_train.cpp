@@ -52,6 +52,7 @@ struct TrainOptions {
     std::string save;
     int save_every = 0;
     int keep = 3;
+    double sync_timeout = 600;
     std::string resume;
     std::string init;
     DeviceOptions device;
@@ -99,6 +100,8 @@ void check_options(const TrainOptions& o, Mode mode) {
                                    std::to_string(o.val_batches));
     require(o.save_every >= 0, "--save-every must not be negative, got " +
                                    std::to_string(o.save_every));
+    require(o.sync_timeout >= 0 && std::isfinite(o.sync_timeout),
+            "--sync-timeout must be a finite number of seconds (0: none)");
     require(o.keep >= 0, "--keep must not be negative (0: keep every save), got " +
                              std::to_string(o.keep));
     require(o.stop_at >= 0 && o.stop_at <= o.steps, "--stop-at must be within 0..--steps");
@@ -227,6 +230,9 @@ void setup(Run& run, const TrainOptions& o, Comm& world) {
     validate(diloco_config(o, run.mode).outer);
     validate(o.wan);
     run.comms = connect_islands(world, o.islands, o.island_sizes);  // the only collective
+    // Between islands a peer can die or be cut off: no call there waits forever.
+    for (Comm* c : {&world, run.comms.cross.get(), run.comms.leaders.get()})
+        c->set_deadline(o.sync_timeout, run.comms.topology.island_of_rank);
     if (o.wan.active()) {  // every message between islands crosses the simulated link
         run.comms.cross = std::make_unique<WanComm>(std::move(run.comms.cross), o.wan);
         run.comms.leaders = std::make_unique<WanComm>(std::move(run.comms.leaders), o.wan);
@@ -519,6 +525,11 @@ void add_train_command(CLI::App& app, Comm& world) {
                     "checkpoint: a link to the newest complete save in DIR.steps/step-N, written "
                     "at the end");
     cmd->add_option("--keep", o->keep, "saves kept in DIR.steps, the newest (0: all)")
+        ->capture_default_str();
+    cmd->add_option("--sync-timeout", o->sync_timeout,
+                    "seconds a call between islands may wait for another rank before the run "
+                    "stops with an error naming the ranks and islands that did not answer (0: "
+                    "no limit)")
         ->capture_default_str();
     cmd->add_option("--save-every", o->save_every, "also save every N steps");
     cmd->add_option("--resume", o->resume, "checkpoint directory to continue from");
