@@ -5,6 +5,7 @@
 #   scripts/hosts.sh up N [--gbps G]     make them (replacing any from before); G: link rate
 #   scripts/hosts.sh down                remove them
 #   scripts/hosts.sh mpirun-args         the mpirun options that start one rank per host
+#   scripts/hosts.sh probe ADDRESS       succeeds when the host answers over its link
 #
 # This kernel has no netem, so latency stays with `diloco train --wan-latency-ms`. mpirun reaches
 # the hosts without sshd through scripts/netns-rsh (`ip netns exec` with a hostname of its own,
@@ -60,6 +61,14 @@ up() {  # n gbps
   echo "hosts.sh: $n hosts ${prefix}0..$prefix$((n - 1)) at $(host_address 0).., links ${gbps:-unlimited}${gbps:+ Gbit/s}"
 }
 
+# A TCP connection to a port where nothing listens: "refused" comes back over a working link,
+# silence (or no route) over a cut one.
+probe() {
+  local why
+  why=$(timeout 1 bash -c "exec 3<>/dev/tcp/$1/9" 2>&1) && return 0
+  [[ $why == *refused* ]]
+}
+
 mpirun_args() {
   local hosts=() ns
   for ns in $(ip netns list | awk '{print $1}' | grep "^$prefix[0-9]*$" | sort -V); do
@@ -89,5 +98,7 @@ case ${1:-} in
     up "$n" "$gbps" ;;
   down) down ;;
   mpirun-args) mpirun_args ;;
-  *) sed -n '4,6p' "$0" | sed 's/^# *//' >&2; exit 2 ;;
+  probe) [[ $# -eq 2 ]] || { echo "hosts.sh: probe ADDRESS" >&2; exit 2; }
+         probe "$2" ;;
+  *) sed -n '4,7p' "$0" | sed 's/^# *//' >&2; exit 2 ;;
 esac

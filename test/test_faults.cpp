@@ -205,3 +205,40 @@ TEST_CASE("a stopped island ends the run after --sync-timeout and is named in th
     CHECK(seconds >= 3);
     CHECK(seconds < 60);
 }
+
+TEST_CASE("supervise restarts a job whose island was killed and ends where an unbroken run ends",
+          "[faults][mpi]") {
+    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
+        diloco::test::skip_test("mpirun not found");
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                               "OMP_NUM_THREADS=1 timeout -k 5 300 ";
+    const std::string job = "mpirun -np 2 --oversubscribe " + std::string(DILOCO_BINARY) +
+                            " train --data " + dir.file("d.txt") +
+                            " --mode diloco --islands 2 --inner-steps 4 --steps 60 --batch 2 "
+                            "--seq 16 --val-batches 1 --eval-every 60 --save-every 4 ";
+    REQUIRE(run_command(mpirun + job + "--save " + dir.file("unbroken")).exit_code == 0);
+
+    const std::string out = dir.file("out"), err = dir.file("err");
+    const pid_t supervisor =
+        start(mpirun + DILOCO_BINARY + " supervise -- " + job + "--save " + dir.file("ck") +
+              " --log " + dir.file("m.jsonl") + " >" + out + " 2>" + err);
+    REQUIRE(wait_for(out, "step    20/", supervisor));
+    const pid_t island1 = rank_pid("'[t]rain --data " + dir.file("d.txt") + "'", 1);
+    REQUIRE(island1 > 0);
+    kill(island1, SIGKILL);
+    int status = 0;
+    waitpid(supervisor, &status, 0);
+    const std::string said = read_text(err);
+    INFO(said);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_THAT(said, Contains("diloco supervise: the job failed (exit status") &&
+                         Contains("restarting from step") && Contains("outer round(s) of H = 4"));
+    CHECK_THAT(said, Contains("diloco supervise: recovered: training again"));
+    CHECK_THAT(said, Contains("diloco supervise: the job finished after 1 restart(s)"));
+    // Resuming is bitwise: the broken run ends with the unbroken run's model.
+    CHECK(read_text(dir.file("ck/model.safetensors")) ==
+          read_text(dir.file("unbroken/model.safetensors")));
+}

@@ -24,5 +24,6 @@ void add_eval_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_tokenizer_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
+void add_supervise_command(CLI::App& app);
 
 }  // namespace diloco

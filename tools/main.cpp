@@ -2,14 +2,20 @@
 // subcommands, and turns every Error into a one-line message and a non-zero exit.
 #include <cstdio>
 #include <sstream>
+#include <string>
 
 #include "comm/comm.h"
+#include "comm/solo_comm.h"
 #include "tools/commands.h"
 #include "tools/ranks.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {
-    std::unique_ptr<diloco::Comm> world = diloco::world_comm(&argc, &argv);
+    // `supervise` starts mpirun itself: an MPI singleton's environment would turn that mpirun
+    // into a job nested in this one, so it never starts MPI.
+    const bool supervise = argc > 1 && std::string(argv[1]) == "supervise";
+    std::unique_ptr<diloco::Comm> world = supervise ? std::make_unique<diloco::SoloComm>()
+                                                    : diloco::world_comm(&argc, &argv);
     CLI::App app{"diloco: train decoder-only transformers across islands with DiLoCo"};
     app.require_subcommand(1);
     diloco::add_train_command(app, *world);
@@ -18,6 +24,7 @@ int main(int argc, char** argv) {
     diloco::add_prepare_command(app);
     diloco::add_tokenizer_command(app);
     diloco::add_plan_command(app);
+    diloco::add_supervise_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

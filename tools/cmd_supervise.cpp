@@ -1,0 +1,286 @@
+// `diloco supervise -- COMMAND`: keeps a training job going through faults. When the job dies
+// it is started again with --resume from its newest complete checkpoint, on the hosts alive.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "tools/commands.h"
+#include "util/error.h"
+
+namespace diloco {
+
+namespace {
+
+struct SuperviseOptions {
+    int restarts = 10;
+    std::vector<std::string> hosts;
+    std::string probe;
+    int min_hosts = 1;
+    int slots = 1;
+    double poll_s = 2;
+    std::vector<std::string> command;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The value after `flag` in the command, or "".
+std::string flag_value(const std::vector<std::string>& command, const std::string& flag) {
+    auto it = std::find(command.begin(), command.end(), flag);
+    return it != command.end() && it + 1 != command.end() ? *(it + 1) : "";
+}
+
+// Every {key} in text replaced by value.
+std::string substitute(std::string text, const std::string& key, const std::string& value) {
+    for (size_t at; (at = text.find(key)) != std::string::npos;) text.replace(at, key.size(), value);
+    return text;
+}
+
+std::string shell_quote(const std::string& word) {
+    return "'" + substitute(word, "'", "'\\''") + "'";
+}
+
+// The step the checkpoint link points to (step-N), or -1 when there is none yet.
+int checkpoint_step(const std::string& root) {
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(root, ec).filename().string();
+    if (ec || !target.starts_with("step-")) return -1;
+    return std::atoi(target.c_str() + 5);
+}
+
+// The last step a metrics log records after its first `from` bytes, or -1.
+int last_logged_step(const std::string& log, std::streamoff from = 0) {
+    std::ifstream in(log);
+    in.seekg(from);
+    int step = -1;
+    for (std::string line; std::getline(in, line);) {
+        const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.contains("step") && j["step"].is_number_integer())
+            step = j["step"].get<int>();
+    }
+    return step;
+}
+
+class Supervisor {
+public:
+    explicit Supervisor(const SuperviseOptions& o)
+        : o_(o), save_(flag_value(o.command, "--save")), log_(flag_value(o.command, "--log")),
+          inner_steps_(std::atoi(flag_value(o.command, "--inner-steps").c_str())) {
+        require(!save_.empty(), "supervise: the command has no --save DIR, so a restart could "
+                                "not resume: add one (and --save-every)");
+        require(o.hosts.empty() || !o.probe.empty(), "supervise: --hosts needs --probe");
+        require(o.min_hosts >= 1 && o.slots >= 1 && o.restarts >= 0 && o.poll_s > 0,
+                "supervise: --min-hosts and --slots must be positive, --restarts not negative, "
+                "--poll positive");
+    }
+
+    void run() {
+        for (int launch = 0;; launch++) {
+            const std::vector<std::string> hosts = wait_for_hosts();
+            const int start_step = checkpoint_step(save_);
+            const pid_t job = start(command_line(hosts, start_step >= 0));
+            say("launch " + std::to_string(launch) + ": " + describe(hosts) +
+                (start_step >= 0 ? ", resuming from step " + std::to_string(start_step)
+                                 : ", from the start"));
+            const Outcome end = watch(job, hosts, start_step);
+            if (end.status == 0 && !end.rejoin) {
+                say("the job finished after " + std::to_string(launch) + " restart(s)");
+                return;
+            }
+            if (!end.rejoin) {
+                failures_++;
+                require(failures_ <= o_.restarts,
+                        "supervise: the job failed " + std::to_string(failures_) +
+                            " times, more than --restarts " + std::to_string(o_.restarts));
+                report_loss(end);
+            }
+        }
+    }
+
+private:
+    struct Outcome {
+        int status = 0;       // the job's exit status (128 + signal when killed)
+        bool rejoin = false;  // stopped by us to take back a host that returned
+        int last_step = -1;   // the last step the job logged
+        Clock::time_point ended;
+    };
+
+    void say(const std::string& what) const {
+        std::fprintf(stderr, "diloco supervise: %s\n", what.c_str());
+        std::fflush(stderr);
+    }
+
+    std::string describe(const std::vector<std::string>& hosts) const {
+        if (o_.hosts.empty()) return "the command as given";
+        std::string list;
+        for (const std::string& h : hosts) list += (list.empty() ? "" : ",") + h;
+        return std::to_string(hosts.size()) + " of " + std::to_string(o_.hosts.size()) +
+               " hosts (" + list + ")";
+    }
+
+    bool alive(const std::string& host) const {
+        const std::string probe = substitute(o_.probe, "{host}", host) + " >/dev/null 2>&1";
+        return std::system(probe.c_str()) == 0;
+    }
+
+    std::vector<std::string> live_hosts() const {
+        std::vector<std::string> up;
+        for (const std::string& h : o_.hosts)
+            if (alive(h)) up.push_back(h);
+        return up;
+    }
+
+    // The hosts that answer their probe, once there are at least --min-hosts of them.
+    std::vector<std::string> wait_for_hosts() const {
+        if (o_.hosts.empty()) return {};
+        for (bool said = false;; said = true) {
+            std::vector<std::string> up = live_hosts();
+            if (static_cast<int>(up.size()) >= o_.min_hosts) return up;
+            if (!said) say("waiting for hosts: " + describe(up) + " answer");
+            std::this_thread::sleep_for(std::chrono::duration<double>(o_.poll_s));
+        }
+    }
+
+    std::string command_line(const std::vector<std::string>& hosts, bool resume) const {
+        std::string host_list;
+        for (const std::string& h : hosts)
+            host_list += (host_list.empty() ? "" : ",") + h + ":" + std::to_string(o_.slots);
+        const std::string np = std::to_string(hosts.size() * o_.slots);
+        std::string line;
+        bool skip = false;
+        for (const std::string& word : o_.command) {
+            if (std::exchange(skip, false)) continue;
+            if (resume && word == "--resume") {  // the newest checkpoint comes at the end
+                skip = true;
+                continue;
+            }
+            line += shell_quote(substitute(substitute(word, "{hosts}", host_list), "{np}", np)) +
+                    " ";
+        }
+        return resume ? line + "--resume " + shell_quote(save_) : line;
+    }
+
+    static pid_t start(const std::string& line) {
+        const pid_t pid = fork();
+        require(pid >= 0, "supervise: fork failed");
+        if (pid == 0) {
+            setpgid(0, 0);
+            execl("/bin/sh", "sh", "-c", ("exec " + line).c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        setpgid(pid, pid);
+        return pid;
+    }
+
+    // Until the job ends, or a host that was down answers again and a checkpoint newer than
+    // its return exists: then the job stops (SIGTERM) to start again with it.
+    Outcome watch(pid_t job, const std::vector<std::string>& hosts, int start_step) {
+        Outcome out;
+        auto last_probe = Clock::now();
+        int returned_at_step = -1;
+        bool recovered = start_step < 0 || log_.empty();
+        // The log is appended to: only what this launch writes tells whether it trains.
+        std::error_code ec;
+        const auto log_start = static_cast<std::streamoff>(std::filesystem::file_size(log_, ec));
+        for (;;) {
+            int status = 0;
+            if (waitpid(job, &status, WNOHANG) == job) {
+                out.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                out.ended = Clock::now();
+                out.last_step = log_.empty() ? -1 : last_logged_step(log_);
+                return out;
+            }
+            if (!recovered && last_logged_step(log_, ec ? 0 : log_start) > start_step) {
+                recovered = true;
+                if (failed_at_) say("recovered: training again " + fmt(seconds_since(*failed_at_)) +
+                                    " s after the failure");
+            }
+            if (returned_at_step < 0 && hosts.size() < o_.hosts.size() &&
+                seconds_since(last_probe) > o_.poll_s) {
+                last_probe = Clock::now();
+                if (live_hosts().size() > hosts.size()) {
+                    returned_at_step = std::max(checkpoint_step(save_), 0);
+                    say("a host answers again; it rejoins at the next checkpoint");
+                }
+            }
+            if (returned_at_step >= 0 && checkpoint_step(save_) > returned_at_step) {
+                kill(-job, SIGTERM);
+                waitpid(job, &status, 0);
+                out.rejoin = true;
+                return out;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+
+    void report_loss(const Outcome& end) {
+        const int saved = checkpoint_step(save_);
+        std::string what = "the job failed (exit status " + std::to_string(end.status) + ")";
+        if (end.last_step >= 0 && saved >= 0) {
+            const int lost = end.last_step - saved;
+            what += " at step " + std::to_string(end.last_step) + "; restarting from step " +
+                    std::to_string(saved) + ": " + std::to_string(lost) + " step(s) lost";
+            if (inner_steps_ > 0)
+                what += " (" + fmt(double(lost) / inner_steps_) + " outer round(s) of H = " +
+                        std::to_string(inner_steps_) + ")";
+        }
+        say(what + ", restart " + std::to_string(failures_) + " of " +
+            std::to_string(o_.restarts));
+        failed_at_ = end.ended;
+    }
+
+    static std::string fmt(double x) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.2f", x);
+        return text;
+    }
+
+    const SuperviseOptions& o_;
+    std::string save_, log_;
+    int inner_steps_;
+    int failures_ = 0;
+    std::optional<Clock::time_point> failed_at_;
+};
+
+}  // namespace
+
+void add_supervise_command(CLI::App& app) {
+    auto o = std::make_shared<SuperviseOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "supervise", "run a training job and start it again from its last checkpoint when it "
+                     "dies, on the hosts that answer");
+    cmd->add_option("--restarts", o->restarts, "failures tolerated before giving up")
+        ->capture_default_str();
+    cmd->add_option("--hosts", o->hosts, "hosts of the job, for {hosts} and {np} in COMMAND")
+        ->delimiter(',');
+    cmd->add_option("--probe", o->probe,
+                    "shell command that succeeds when {host} is alive and reachable");
+    cmd->add_option("--min-hosts", o->min_hosts, "hosts needed to start")->capture_default_str();
+    cmd->add_option("--slots", o->slots, "ranks per host in {hosts} and {np}")
+        ->capture_default_str();
+    cmd->add_option("--poll", o->poll_s, "seconds between probes of hosts that are down")
+        ->capture_default_str();
+    cmd->add_option("command", o->command,
+                    "the job, e.g. mpirun -H {hosts} -np {np} diloco train ... --save DIR")
+        ->required();
+    cmd->positionals_at_end();
+    cmd->callback([o] { Supervisor(*o).run(); });
+}
+
+}  // namespace diloco
