@@ -70,6 +70,11 @@ TEST_CASE("DiLoCo with one island per namespace over 1 Gbit/s links", "[hosts][m
     CHECK_THAT(r.out, Contains("rank 1 on h1 (rank 0 of 1 on the machine): island 1"));
     CHECK_THAT(r.out, Contains("mode diloco, 2 islands of 1 rank(s)"));
     CHECK_THAT(r.out, Contains("step     4/4 | val loss"));
+    // The probe `diloco supervise --probe` can use: a host answers over its link until it is cut.
+    CHECK(run_command(kHosts + " probe 10.77.0.11").exit_code == 0);
+    REQUIRE(run_command("ip link set dlc-h1 down").exit_code == 0);
+    CHECK(run_command(kHosts + " probe 10.77.0.11").exit_code == 1);
+    CHECK(run_command(kHosts + " probe 10.77.0.10").exit_code == 0);
 }
 
 TEST_CASE("hosts.sh refuses bad arguments and down removes every host", "[hosts]") {
