@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     data++, size--;
     const size_t n = size / sizeof(float);
     std::vector<float> x(n), y(n), residual(n);
-    std::memcpy(x.data(), data, n * sizeof(float));
+    if (n > 0) std::memcpy(x.data(), data, n * sizeof(float));  // memcpy's pointers: never null
     std::vector<uint8_t> wire(encoded_bytes(codec, n));
     const bool finite = check_finite(x.data(), n) == n;
     try {
