@@ -10,6 +10,9 @@ namespace diloco {
 
 namespace {
 constexpr int kProbe = 512;  // CPU probe: square products big enough for the BLAS's full rate
+// The best of many (about 30 ms idle): on a busy machine a few products can all be descheduled
+// and leave a peak far below the machine's, and an MFU above 100%.
+constexpr int kProbeReps = 30;
 }
 
 PeakRate peak_rate(Backend& backend, bool gpu, double peak_tflops) {
@@ -20,7 +23,7 @@ PeakRate peak_rate(Backend& backend, bool gpu, double peak_tflops) {
         if (flops > 0) return {flops, device + ", dense bf16 (data sheet)"};
         return {0, "unknown GPU '" + device + "': no peak rate known, give --peak-tflops"};
     }
-    const double flops = measure_matmul_flops(backend, kProbe, kProbe, kProbe, 3);
+    const double flops = measure_matmul_flops(backend, kProbe, kProbe, kProbe, kProbeReps);
     return {flops, device + ", fp32 matmul " + std::to_string(kProbe) + "^3 measured at start"};
 }
 

@@ -16,7 +16,7 @@ struct PeakRate {
 };
 
 // peak_tflops > 0 (the user's figure) wins; else a GPU's dense bf16 rate from the table by its
-// device name, or the CPU's matmul rate measured now (512^3 products, best of three).
+// device name, or the CPU's matmul rate measured now (512^3 products, the best of 30).
 PeakRate peak_rate(Backend& backend, bool gpu, double peak_tflops);
 
 class Throughput {
