@@ -51,11 +51,15 @@ CliResult run_diloco(const std::string& args, const std::string& stdin_path) {
     return run_command(std::string(DILOCO_BINARY) + " " + args, stdin_path);
 }
 
-CliResult run_mpi(int ranks, const std::string& args) {
+void require_mpirun() {
 #ifndef DILOCO_HAVE_MPI
     skip_test("this build has no MPI");
 #endif
     if (std::system("command -v mpirun >/dev/null 2>&1") != 0) skip_test("mpirun not found");
+}
+
+CliResult run_mpi(int ranks, const std::string& args) {
+    require_mpirun();
     // CI runs as root, which OpenMPI refuses unless told twice.
     std::string env = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                       "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ";

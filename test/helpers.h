@@ -29,6 +29,8 @@ CliResult run_command(const std::string& command, const std::string& stdin_path 
 // Runs the diloco binary with the given argument string (shell-quoted by the caller), its
 // standard input read from the file stdin_path.
 CliResult run_diloco(const std::string& args, const std::string& stdin_path = "/dev/null");
+// Skips the test where this build has no MPI or mpirun is not on the PATH.
+void require_mpirun();
 // Runs it under `mpirun -np ranks --oversubscribe` with one OpenMP thread per rank, killed
 // after two minutes so that a hang fails the test; skips the test when mpirun is absent.
 CliResult run_mpi(int ranks, const std::string& args);

@@ -21,8 +21,7 @@ const std::string kToy = " --steps 4 -- --preset tiny --inner-steps 2 --batch 2 
                          "--batch-tokens 128 --warmup 1 --val-batches 1 --eval-every 2";
 
 CliResult c4(const std::string& args) {
-    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
-        diloco::test::skip_test("mpirun not found");
+    diloco::test::require_mpirun();
     return diloco::test::run_command("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
                                      "MPIRUN='timeout -k 5 120 mpirun --oversubscribe' " +
                                      kScript + " --build " + kBuild + " " + args);

@@ -120,8 +120,7 @@ TEST_CASE("SIGKILL during saves never tears a checkpoint: 20 kills, 20 resumes",
 }
 
 TEST_CASE("SIGKILL of a two-island job during saves: every restart resumes", "[faults][mpi]") {
-    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
-        diloco::test::skip_test("mpirun not found");
+    diloco::test::require_mpirun();
     TempDir dir;
     diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
     kill_during_saves("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
@@ -175,8 +174,7 @@ pid_t rank_pid(const std::string& pattern, int rank) {
 
 TEST_CASE("a stopped island ends the run after --sync-timeout and is named in the error",
           "[faults][mpi]") {
-    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
-        diloco::test::skip_test("mpirun not found");
+    diloco::test::require_mpirun();
     TempDir dir;
     diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
     const std::string out = dir.file("out"), err = dir.file("err");
@@ -208,8 +206,7 @@ TEST_CASE("a stopped island ends the run after --sync-timeout and is named in th
 
 TEST_CASE("supervise restarts a job whose island was killed and ends where an unbroken run ends",
           "[faults][mpi]") {
-    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
-        diloco::test::skip_test("mpirun not found");
+    diloco::test::require_mpirun();
     TempDir dir;
     diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
     const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "

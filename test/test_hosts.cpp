@@ -25,8 +25,7 @@ const std::string kHosts = std::string(DILOCO_SOURCE_DIR) + "/scripts/hosts.sh";
 class TestHosts {
 public:
     TestHosts(int n, const std::string& gbps) {
-        if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
-            diloco::test::skip_test("mpirun not found");
+        diloco::test::require_mpirun();
         lock_ = open("/tmp/diloco-test-hosts.lock", O_CREAT | O_RDWR, 0644);
         REQUIRE(lock_ >= 0);
         REQUIRE(flock(lock_, LOCK_EX) == 0);

@@ -30,11 +30,7 @@ CliResult reproduce(const TempDir& dir) {
 }  // namespace
 
 TEST_CASE("reproduce: the paper's rows, then a rerun keeps what finished", "[cli][mpi]") {
-#ifndef DILOCO_HAVE_MPI
-    diloco::test::skip_test("this build has no MPI");
-#endif
-    if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
-        diloco::test::skip_test("mpirun not found");
+    diloco::test::require_mpirun();
     if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0)
         diloco::test::skip_test("python3-matplotlib is not installed");
     TempDir dir;
