@@ -5,9 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "test/skip.h"
 #include "util/rng.h"
@@ -65,6 +68,28 @@ CliResult run_mpi(int ranks, const std::string& args) {
                       "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ";
     return run_command(env + "timeout -k 5 120 mpirun -np " + std::to_string(ranks) +
                        " --oversubscribe " + DILOCO_BINARY + " " + args);
+}
+
+int start_process(const std::string& command) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+bool wait_for_text(const std::string& file, const std::string& needle, int pid) {
+    for (;;) {
+        if (std::filesystem::exists(file) && read_text(file).find(needle) != std::string::npos)
+            return true;
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
 }
 
 std::string synthetic_text(size_t bytes, uint64_t seed) {

@@ -35,6 +35,11 @@ void require_mpirun();
 // after two minutes so that a hang fails the test; skips the test when mpirun is absent.
 CliResult run_mpi(int ranks, const std::string& args);
 
+// Starts `sh -c command` in a process group of its own (mpirun and its local ranks with it).
+int start_process(const std::string& command);
+// Waits until `needle` appears in file, or process pid ends (false then).
+bool wait_for_text(const std::string& file, const std::string& needle, int pid);
+
 // Deterministic English-like text of about `bytes` bytes.
 std::string synthetic_text(size_t bytes, uint64_t seed);
 void write_text(const std::string& path, const std::string& text);

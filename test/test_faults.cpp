@@ -18,33 +18,11 @@
 using Catch::Contains;
 using diloco::test::read_text;
 using diloco::test::run_command;
+using diloco::test::start_process;
+using diloco::test::wait_for_text;
 using diloco::test::TempDir;
 
 namespace {
-
-// Starts `sh -c command` in a process group of its own (mpirun and its ranks with it).
-pid_t start(const std::string& command) {
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        setpgid(0, 0);
-        execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    return pid;
-}
-
-// Waits until `needle` appears in file (or the process ends); false when it ended first.
-bool wait_for(const std::string& file, const std::string& needle, pid_t pid) {
-    for (;;) {
-        if (std::filesystem::exists(file) && read_text(file).find(needle) != std::string::npos)
-            return true;
-        int status = 0;
-        if (waitpid(pid, &status, WNOHANG) == pid) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-}
 
 // Waits until link ck points somewhere else than before (or the process ends).
 bool wait_for_save(const std::string& ck, const std::filesystem::path& before, pid_t pid) {
@@ -69,14 +47,14 @@ void kill_during_saves(const std::string& launch, const TempDir& dir, int tries)
         const bool last = t == tries;
         const std::string resume = std::filesystem::exists(ck) ? " --resume " + ck : "";
         // The last start saves less often, only to get to the end sooner.
-        const pid_t pid = start(launch + " --save " + ck + resume +
+        const pid_t pid = start_process(launch + " --save " + ck + resume +
                                 (last ? " --save-every 10" : " --save-every 1") + " >" + out +
                                 " 2>" + err);
         // Once this start has saved (the link moved on), every step saves: a random moment
         // after that is inside a save or close to one.
         const auto before = std::filesystem::exists(ck) ? std::filesystem::read_symlink(ck)
                                                         : std::filesystem::path();
-        if (!last && wait_for(out, "step ", pid) && wait_for_save(ck, before, pid)) {
+        if (!last && wait_for_text(out, "step ", pid) && wait_for_save(ck, before, pid)) {
             std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
             kill(-pid, SIGKILL);
         }
@@ -178,12 +156,12 @@ TEST_CASE("a stopped island ends the run after --sync-timeout and is named in th
     TempDir dir;
     diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
     const std::string out = dir.file("out"), err = dir.file("err");
-    const pid_t job = start("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+    const pid_t job = start_process("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                             "OMP_NUM_THREADS=1 timeout -k 5 120 mpirun -np 2 --oversubscribe " +
                             std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") +
                             " --mode diloco --islands 2 --inner-steps 2 --steps 10000 --batch 2 "
                             "--seq 16 --sync-timeout 3 >" + out + " 2>" + err);
-    REQUIRE(wait_for(out, "step    10/", job));
+    REQUIRE(wait_for_text(out, "step    10/", job));
     const std::string pattern = "'[t]rain --data " + dir.file("d.txt") + "'";
     const pid_t island1 = rank_pid(pattern, 1);
     REQUIRE(island1 > 0);
@@ -219,9 +197,9 @@ TEST_CASE("supervise restarts a job whose island was killed and ends where an un
 
     const std::string out = dir.file("out"), err = dir.file("err");
     const pid_t supervisor =
-        start(mpirun + DILOCO_BINARY + " supervise -- " + job + "--save " + dir.file("ck") +
+        start_process(mpirun + DILOCO_BINARY + " supervise -- " + job + "--save " + dir.file("ck") +
               " --log " + dir.file("m.jsonl") + " >" + out + " 2>" + err);
-    REQUIRE(wait_for(out, "step    20/", supervisor));
+    REQUIRE(wait_for_text(out, "step    20/", supervisor));
     const pid_t island1 = rank_pid("'[t]rain --data " + dir.file("d.txt") + "'", 1);
     REQUIRE(island1 > 0);
     kill(island1, SIGKILL);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,6 +15,7 @@
 using Catch::Contains;
 using diloco::test::CliResult;
 using diloco::test::run_command;
+using diloco::test::TempDir;
 
 namespace {
 
@@ -90,4 +92,42 @@ TEST_CASE("hosts.sh refuses bad arguments and down removes every host", "[hosts]
     CliResult none = run_command(kHosts + " mpirun-args");
     CHECK(none.exit_code == 1);
     CHECK_THAT(none.err, Contains("no hosts are up"));
+}
+
+TEST_CASE("a host cut off mid-run: the job goes on with the islands left and takes it back",
+          "[faults][hosts][mpi]") {
+    TestHosts hosts(3, "1");
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    // {hosts} and {np} are the hosts that answer; no step logged for 20 s stops a job whose
+    // mpirun waits for a daemon it cannot reach.
+    std::string mca = run_command(kHosts + " mpirun-args").out;
+    mca = mca.substr(0, mca.find(" -H "));
+    const std::string out = dir.file("out"), err = dir.file("err");
+    const pid_t supervisor = diloco::test::start_process(
+        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 400 " +
+        std::string(DILOCO_BINARY) + " supervise --hosts 10.77.0.10,10.77.0.11,10.77.0.12 " +
+        "--probe '" + kHosts + " probe {host}' --min-hosts 2 --poll 1 --stall 20 -- mpirun " +
+        mca + " -H {hosts} -np {np} -x OMP_NUM_THREADS=1 " + DILOCO_BINARY + " train --data " +
+        dir.file("d.txt") + " --mode diloco --islands host --inner-steps 10 --steps 300 " +
+        "--batch 8 --seq 64 --val-batches 1 --eval-every 300 --save-every 10 --sync-timeout 5 " +
+        "--save " + dir.file("ck") + " --log " + dir.file("m.jsonl") + " >" + out + " 2>" + err);
+    REQUIRE(diloco::test::wait_for_text(out, "step    15/", supervisor));
+    REQUIRE(run_command("ip link set dlc-h2 down").exit_code == 0);
+    const bool went_on = diloco::test::wait_for_text(err, "launch 1: 2 of 3 hosts", supervisor);
+    REQUIRE(run_command("ip link set dlc-h2 up").exit_code == 0);
+    int status = 0;
+    waitpid(supervisor, &status, 0);
+    const std::string said = diloco::test::read_text(err), printed = diloco::test::read_text(out);
+    INFO(said);
+    CHECK(went_on);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_THAT(said, Contains("no answer within 5 s (--sync-timeout) from world rank 2 (island 2)"));
+    CHECK_THAT(said, Contains("diloco supervise: recovered: training again"));
+    CHECK_THAT(said, Contains("a host answers again; it rejoins at the next checkpoint"));
+    CHECK_THAT(said, Contains("launch 2: 3 of 3 hosts"));
+    CHECK_THAT(said, Contains("the job finished after 2 restart(s)"));
+    CHECK_THAT(printed, Contains("mode diloco, 2 islands of 1 rank(s)"));
+    CHECK_THAT(printed, Contains("step   300/300 | val loss"));
 }

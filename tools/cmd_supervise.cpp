@@ -31,6 +31,7 @@ struct SuperviseOptions {
     int min_hosts = 1;
     int slots = 1;
     double poll_s = 2;
+    double stall_s = 0;
     std::vector<std::string> command;
 };
 
@@ -85,9 +86,12 @@ public:
         require(!save_.empty(), "supervise: the command has no --save DIR, so a restart could "
                                 "not resume: add one (and --save-every)");
         require(o.hosts.empty() || !o.probe.empty(), "supervise: --hosts needs --probe");
-        require(o.min_hosts >= 1 && o.slots >= 1 && o.restarts >= 0 && o.poll_s > 0,
-                "supervise: --min-hosts and --slots must be positive, --restarts not negative, "
-                "--poll positive");
+        require(o.min_hosts >= 1 && o.slots >= 1 && o.restarts >= 0 && o.poll_s > 0 &&
+                    o.stall_s >= 0,
+                "supervise: --min-hosts and --slots must be positive, --restarts and --stall "
+                "not negative, --poll positive");
+        require(o.stall_s == 0 || !log_.empty(),
+                "supervise: --stall watches the metrics log: the command needs --log FILE");
     }
 
     void run() {
@@ -198,6 +202,8 @@ private:
         // The log is appended to: only what this launch writes tells whether it trains.
         std::error_code ec;
         const auto log_start = static_cast<std::streamoff>(std::filesystem::file_size(log_, ec));
+        auto last_growth = Clock::now();
+        std::uintmax_t log_size = ec ? 0 : std::uintmax_t(log_start);
         for (;;) {
             int status = 0;
             if (waitpid(job, &status, WNOHANG) == job) {
@@ -208,8 +214,23 @@ private:
             }
             if (!recovered && last_logged_step(log_, ec ? 0 : log_start) > start_step) {
                 recovered = true;
-                if (failed_at_) say("recovered: training again " + fmt(seconds_since(*failed_at_)) +
-                                    " s after the failure");
+                if (failed_at_)
+                    say("recovered: training again " + fmt(seconds_since(*failed_at_)) +
+                        " s after the failure");
+                failed_at_.reset();
+            }
+            // mpirun can wait forever for a daemon on a host that is cut off, after its ranks
+            // gave up (--sync-timeout): a log that stops growing ends the job.
+            const std::uintmax_t size = log_.empty() ? 0 : std::filesystem::file_size(log_, ec);
+            if (!ec && size != log_size) log_size = size, last_growth = Clock::now();
+            if (o_.stall_s > 0 && seconds_since(last_growth) > o_.stall_s) {
+                say("no step logged for " + fmt(o_.stall_s) + " s: stopping the job");
+                kill(-job, SIGKILL);
+                waitpid(job, &status, 0);
+                out.status = 128 + SIGKILL;
+                out.ended = Clock::now();
+                out.last_step = last_logged_step(log_);
+                return out;
             }
             if (returned_at_step < 0 && hosts.size() < o_.hosts.size() &&
                 seconds_since(last_probe) > o_.poll_s) {
@@ -275,6 +296,10 @@ void add_supervise_command(CLI::App& app) {
     cmd->add_option("--slots", o->slots, "ranks per host in {hosts} and {np}")
         ->capture_default_str();
     cmd->add_option("--poll", o->poll_s, "seconds between probes of hosts that are down")
+        ->capture_default_str();
+    cmd->add_option("--stall", o->stall_s,
+                    "seconds without a new record in the command's --log before the job is "
+                    "stopped and started again (0: never)")
         ->capture_default_str();
     cmd->add_option("command", o->command,
                     "the job, e.g. mpirun -H {hosts} -np {np} diloco train ... --save DIR")
