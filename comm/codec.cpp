@@ -22,9 +22,6 @@ constexpr uint32_t kInfBits = 0x7F800000u;  // |x| bits at or above this: Inf or
 constexpr size_t kTile = 16 * kCodecBlock;  // values per tile of the element codecs
 constexpr size_t kParallelMin = 1 << 16;    // below this, threads cost more than they save
 
-const Codec kCodecs[] = {Codec::fp32, Codec::bf16, Codec::fp16,
-                         Codec::int8, Codec::e3m0, Codec::int4};
-
 uint32_t bits_of(float f) { return std::bit_cast<uint32_t>(f); }
 float float_of(uint32_t b) { return std::bit_cast<float>(b); }
 
@@ -250,15 +247,6 @@ uint32_t encode_values(Codec codec, const float* x, size_t n, uint8_t* out) {
 }
 
 }  // namespace
-
-Codec parse_codec(const std::string& name) {
-    std::string valid;
-    for (Codec codec : kCodecs) {
-        if (name == codec_name(codec)) return codec;
-        valid += (valid.empty() ? "" : ", ") + std::string(codec_name(codec));
-    }
-    throw Error("unknown outer codec '" + name + "' (valid: " + valid + ")");
-}
 
 const char* codec_name(Codec codec) {
     switch (codec) {

@@ -29,6 +29,8 @@ namespace diloco {
 //
 // Block codecs put all ceil(n/B) scales first, then the codes; the last block may be short.
 enum class Codec { fp32, bf16, fp16, int8, e3m0, int4 };
+inline constexpr Codec kCodecs[] = {Codec::fp32, Codec::bf16, Codec::fp16,
+                                    Codec::int8, Codec::e3m0, Codec::int4};
 
 // Values per scale in the block codecs. 1024 costs 4/1024 bytes per value: int4 and e3m0 send
 // 0.504 bytes per value, 7.94x fewer than fp32 (blocks of 128 would cost 7.53x). The step grows
@@ -36,8 +38,7 @@ enum class Codec { fp32, bf16, fp16, int8, e3m0, int4 };
 // that of 128; in the miniature both land within a fraction of a percent of fp32's perplexity.
 inline constexpr size_t kCodecBlock = 1024;
 
-// Parses an `--outer-codec` name; an unknown one is an Error that lists the valid names.
-Codec parse_codec(const std::string& name);
+// The `--outer-codec` name of a codec.
 const char* codec_name(Codec codec);
 
 // Exact wire size of n values (the formulas above); encode writes exactly this many bytes.

@@ -56,12 +56,6 @@ void AdamW::set_state(const std::vector<float>& m, const std::vector<float>& v,
     step_ = steps_taken;
 }
 
-void AdamW::reset() {
-    backend_.zero(m_.get(), m_.bytes());
-    backend_.zero(v_.get(), v_.bytes());
-    step_ = 0;
-}
-
 ClipResult clip_by_global_norm(Backend& backend, const void* grads, size_t n, float max_norm) {
     double norm = std::sqrt(backend.sum_squares(grads, n));
     float scale = 1.0f;

@@ -32,8 +32,6 @@ public:
     std::vector<float> moment1();
     std::vector<float> moment2();
     void set_state(const std::vector<float>& m, const std::vector<float>& v, int steps_taken);
-    // Forget the moments and the step count (a fresh optimizer on the same parameters).
-    void reset();
 
 private:
     struct Range {

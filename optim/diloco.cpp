@@ -10,13 +10,6 @@
 
 namespace diloco {
 
-Mode parse_mode(const std::string& name) {
-    if (name == "local") return Mode::local;
-    if (name == "ddp") return Mode::ddp;
-    if (name == "diloco") return Mode::diloco;
-    throw Error("--mode '" + name + "': expected local, ddp or diloco");
-}
-
 const char* mode_name(Mode mode) {
     switch (mode) {
         case Mode::local: return "local";
@@ -40,7 +33,7 @@ void validate(const DilocoConfig& c, int layers) {
             "--overlap " + std::to_string(c.overlap) + " must be in 0.." +
                 std::to_string(spacing - 1) + " (below H / fragments)");
     require(c.merge_alpha >= 0 && c.merge_alpha <= 1, "--merge-alpha must be in [0, 1]");
-    IslandSchedule(c.island_schedule, 0, c.drop_prob, c.seed);  // the syntax, before any work
+    IslandSchedule(c.island_schedule, 0, c.drop_prob, 0);  // the syntax, before any work
 }
 
 std::vector<std::pair<size_t, size_t>> fragment_ranges(const ParamLayout& layout, int fragments) {
@@ -56,14 +49,16 @@ std::vector<std::pair<size_t, size_t>> fragment_ranges(const ParamLayout& layout
 }
 
 DilocoLoop::DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConfig& config)
-    : comms_(comms), inner_(inner), config_(config),
-      schedule_(config.island_schedule, comms.topology.islands, config.drop_prob, config.seed),
+    : comms_(comms), inner_(inner), config_(config), syncs_(config.mode == Mode::diloco),
+      own_models_(config.mode == Mode::local && comms.topology.islands > 1),
+      schedule_(config.island_schedule, comms.topology.islands, config.drop_prob,
+                inner.config().seed),
       grad_average_(comms, config.mode == Mode::ddp),
       outer_(config.outer, inner.model().num_params()), global_(inner.model().get_params()) {
     validate(config, inner.model().config().layers);
     require(config.overlap == 0 || comms.world->threads_concurrent(),
             "--overlap needs an MPI library with MPI_THREAD_MULTIPLE");
-    if (config.mode == Mode::diloco) sync_ = std::make_unique<OuterSync>(comms);
+    if (syncs_) sync_ = std::make_unique<OuterSync>(comms);
     if (config.error_feedback) {
         residual_.assign(global_.size(), 0.0f);
         owner_residual_.assign(global_.size(), 0.0f);
@@ -96,6 +91,35 @@ void DilocoLoop::average_gradients(void* grads, size_t n) {
     backend.upload(grads, host.data(), n);
 }
 
+// Algorithm 1 of DiLoCo (Douillard et al. 2023), with Streaming DiLoCo's fragments as its
+// F > 1 case. Every island i trains its parameters theta_i; every rank keeps the global ones,
+// theta_g. Fragment p (all of the model when F = 1) syncs after the inner steps t with
+// t mod H = offset_p (0 for F = 1: every H steps):
+//
+//   theta_i <- theta_g                           at the start, and after each outer step
+//   H times: theta_i <- InnerOpt(theta_i, grad L(x ~ D_i))          (AdamW, data parallel)
+//   delta_i = theta_g - theta_i                  the island's outer gradient
+//   Delta = sum_i w_i delta_i / sum_i w_i        its mean across the islands present
+//   theta_g <- OuterOpt(theta_g, Delta)          Nesterov, SGD or Adam
+//
+// With --overlap TAU the mean runs on a worker thread while the island trains TAU more steps,
+// and the restart keeps some of that: theta_i <- alpha theta_i + (1 - alpha) theta_g. In local
+// and ddp modes nothing syncs (ddp averages every step's gradients across islands instead).
+void DilocoLoop::train(int last_step, LoopObserver& observer) {
+    while (inner_.steps_taken() < last_step) {
+        const StepResult r = inner_step();
+        observer.inner_step(r);
+        for (int p = 0; p < config_.fragments; p++)
+            if (due(fragments_[p], r.step)) start_mean(p);
+        while (!pending_.empty() &&
+               (pending_.front().merge_after <= r.step || r.step == last_step)) {
+            observer.outer_step(outer_step(pending_.front()));
+            pending_.pop_front();
+        }
+        observer.step_done(r.step, syncs_ && r.step % config_.inner_steps == 0);
+    }
+}
+
 StepResult DilocoLoop::inner_step() {
     StepResult r = inner_.step();
     for (Fragment& f : fragments_) {
@@ -105,8 +129,8 @@ StepResult DilocoLoop::inner_step() {
     return r;
 }
 
-bool DilocoLoop::round_end() const {
-    return config_.mode == Mode::diloco && inner_.steps_taken() % config_.inner_steps == 0;
+bool DilocoLoop::due(const Fragment& fragment, int step) const {
+    return syncs_ && step % config_.inner_steps == fragment.offset;
 }
 
 void DilocoLoop::prune_per_tensor(float* delta, size_t begin, size_t end) {
@@ -117,9 +141,11 @@ void DilocoLoop::prune_per_tensor(float* delta, size_t begin, size_t end) {
     }
 }
 
-// Snapshots the fragment (its parameters, or its outer gradient for lossy codecs and pruning)
-// and runs its weighted mean, here or, with overlap, on a worker thread while training goes on.
-void DilocoLoop::start_sync(int f) {
+// delta_i = theta_g - theta_i on fragment f, and its weighted mean across islands, here or,
+// with overlap, on a worker thread while training goes on. With fp32 on the wire (and no
+// pruning) the islands send theta_i instead, the same information: the outer step forms
+// Delta = theta_g - mean_i theta_i in double, so lr 1 and momentum 0 give the mean exactly.
+void DilocoLoop::start_mean(int f) {
     const Topology& t = comms_.topology;
     Fragment& frag = fragments_[f];
     PendingSync& p = pending_.emplace_back();
@@ -131,7 +157,7 @@ void DilocoLoop::start_sync(int f) {
     p.report.present = schedule_.present(p.report.outer_step);
 
     const size_t begin = frag.begin, end = frag.end;
-    std::vector<float> local = inner_.model().get_params();
+    const std::vector<float> local = inner_.model().get_params();
     p.payload.assign(local.begin() + begin, local.begin() + end);
     if (p.sends_delta) {
         for (size_t i = begin; i < end; i++) p.payload[i - begin] = global_[i] - local[i];
@@ -154,7 +180,7 @@ void DilocoLoop::start_sync(int f) {
     auto run = [this, &p, mine, wire] {
         std::vector<IslandNote> notes;
         p.report.total_weight = sync_->weighted_mean(p.payload.data(), p.payload.size(), mine,
-                                                    notes, p.report.sync, wire);
+                                                     notes, p.report.sync, wire);
         for (const IslandNote& note : notes) p.report.island_loss.push_back(note.loss);
     };
     if (config_.overlap == 0) {
@@ -165,9 +191,10 @@ void DilocoLoop::start_sync(int f) {
     }
 }
 
-// The outer step on the fragment, then every rank's fragment becomes the new global one,
-// mixed with what it trained meanwhile by --merge-alpha (absent islands restart from it too).
-OuterReport DilocoLoop::merge(PendingSync& p) {
+// theta_g <- OuterOpt(theta_g, Delta) on the fragment (unless no island was present), then
+// every rank restarts from it: theta_i <- theta_g, or with --merge-alpha a mix with what the
+// island trained while the mean was under way. Absent islands restart from it too.
+OuterReport DilocoLoop::outer_step(PendingSync& p) {
     if (p.done.valid()) {
         auto start = std::chrono::steady_clock::now();
         p.done.get();
@@ -185,34 +212,25 @@ OuterReport DilocoLoop::merge(PendingSync& p) {
     }
     std::vector<float> local = inner_.model().get_params();
     const double alpha = config_.merge_alpha;
-    for (size_t i = begin; i < end; i++)
-        local[i] = static_cast<float>(alpha * local[i] + (1 - alpha) * global_[i]);
+    if (alpha == 0) {
+        std::copy(global_.begin() + begin, global_.begin() + end, local.begin() + begin);
+    } else {
+        for (size_t i = begin; i < end; i++)
+            local[i] = static_cast<float>(alpha * local[i] + (1 - alpha) * global_[i]);
+    }
     inner_.model().set_params(local);
     traffic_.add(p.report.sync);
     return std::move(p.report);
 }
 
-std::vector<OuterReport> DilocoLoop::sync_due(bool drain) {
-    std::vector<OuterReport> merged;
-    if (config_.mode != Mode::diloco) return merged;
-    const int step = inner_.steps_taken();
-    for (int f = 0; f < config_.fragments; f++)
-        if (step % config_.inner_steps == fragments_[f].offset)
-            start_sync(f);
-    while (!pending_.empty() && (drain || pending_.front().merge_after <= step)) {
-        merged.push_back(merge(pending_.front()));
-        pending_.pop_front();
-    }
-    return merged;
-}
-
 std::vector<float> DilocoLoop::global_params() {
-    return config_.mode == Mode::diloco ? global_ : inner_.model().get_params();
+    return syncs_ ? global_ : inner_.model().get_params();
 }
 
-double DilocoLoop::evaluate(Comm& comm, int max_batches) {
+double DilocoLoop::evaluate(int max_batches) {
+    Comm& comm = own_models_ ? *comms_.island : *comms_.world;
     std::vector<float> local;
-    if (config_.mode == Mode::diloco) {  // fragments may hold local progress: set it aside
+    if (syncs_) {  // fragments may hold local progress: set it aside
         local = inner_.model().get_params();
         inner_.model().set_params(global_);
     }

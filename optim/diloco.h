@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,7 +25,7 @@
 namespace diloco {
 
 enum class Mode { local, ddp, diloco };
-Mode parse_mode(const std::string& name);
+inline constexpr Mode kModes[] = {Mode::local, Mode::ddp, Mode::diloco};
 const char* mode_name(Mode mode);
 
 struct DilocoConfig {
@@ -34,7 +35,7 @@ struct DilocoConfig {
     bool weight_by_tokens = false;  // weigh each island's parameters by the tokens it trained on
     double drop_prob = 0;           // each island misses each outer sync with this probability
     std::string island_schedule;    // "FROM-TO:I+J+...,..." outer steps (1-based) -> islands
-    uint64_t seed = 1337;
+                                    // (drop-out is seeded by the inner trainer's seed)
     Codec codec = Codec::fp32;      // of the outer gradient on the wire
     bool error_feedback = false;    // add what the codec lost to the next outer gradient
     double prune = 0;               // fraction of each tensor's outer gradient zeroed
@@ -60,6 +61,19 @@ struct OuterReport {
     SyncStats sync;                   // this rank's traffic in this sync
 };
 
+// What the loop tells the program that runs it (printing, metrics, evaluation, checkpoints),
+// on every rank in the same order, so that the observer may run collectives.
+class LoopObserver {
+public:
+    virtual ~LoopObserver() = default;
+    virtual void inner_step(const StepResult& step) = 0;
+    // An outer step of one fragment (all of the model when F = 1) has been taken.
+    virtual void outer_step(const OuterReport& report) = 0;
+    // The step and its outer steps are done. round_end: diloco's round of H inner steps has
+    // closed (every fragment has synced once since the last round); no sync is in flight then.
+    virtual void step_done(int step, bool round_end) = 0;
+};
+
 class DilocoLoop {
 public:
     // The inner trainer must hold this rank's starting parameters; they become the global ones.
@@ -69,18 +83,14 @@ public:
     // the host copy and the island's MPI communicator.
     void set_island_average(GradReducer average) { island_average_ = std::move(average); }
 
-    StepResult inner_step();
-    // After an inner step: starts the fragment syncs due now and merges those whose overlap has
-    // run out (all of them when `drain`, at the end of a run). Returns the outer steps merged.
-    std::vector<OuterReport> sync_due(bool drain);
-    // The step closes a round of H inner steps (diloco mode): every fragment has synced once
-    // since the last round.
-    bool round_end() const;
+    // Trains up to inner step `last_step` (Algorithm 1; see diloco.cpp); the last step merges
+    // every sync still in flight.
+    void train(int last_step, LoopObserver& observer);
     int fragments() const { return config_.fragments; }
 
-    // Validation loss of the global model (diloco) or the model this rank holds, the batches
-    // split over `comm`'s ranks.
-    double evaluate(Comm& comm, int max_batches);
+    // Validation loss of the global model (diloco and ddp, the batches split over the world's
+    // ranks) or of each island's own model (local, split over the island's ranks).
+    double evaluate(int max_batches);
     // The global parameters: identical on every rank of the world after each outer step.
     std::vector<float> global_params();
 
@@ -114,12 +124,16 @@ private:
         std::future<void> done;
     };
     void average_gradients(void* grads, size_t n);
-    void start_sync(int f);
-    OuterReport merge(PendingSync& sync);
+    StepResult inner_step();
+    bool due(const Fragment& fragment, int step) const;
+    void start_mean(int f);
+    OuterReport outer_step(PendingSync& sync);
     void prune_per_tensor(float* delta, size_t begin, size_t end);
     IslandComms& comms_;
     InnerTrainer& inner_;
     DilocoConfig config_;
+    const bool syncs_;       // diloco: outer steps; local and ddp: never
+    const bool own_models_;  // local with several islands: each island keeps its own model
     IslandSchedule schedule_;
     GradAverage grad_average_;
     std::unique_ptr<OuterSync> sync_;  // diloco mode

@@ -141,7 +141,7 @@ std::function<void(const std::string&)> DilocoLoop::snapshot() {
     }
     if (t.local_rank == 0) {
         const std::string island = "/island-" + std::to_string(t.island);
-        if (config_.mode == Mode::local && t.islands > 1)  // each island has its own model
+        if (own_models_)
             writers.push_back([config, meta, island, params = inner_.model().get_params()](
                                   const std::string& dir) { save_model(dir + island, config, params, meta); });
         writers.push_back([island, state = inner_.state_writer()](const std::string& dir) {
@@ -181,7 +181,7 @@ void DilocoLoop::resume(const std::string& dir) {
 
     const std::string idir = island_dir(dir, t.island);
     if (t.island < s.islands && std::filesystem::exists(idir + "/state.safetensors")) {
-        if (config_.mode == Mode::local && s.islands > 1 && t.islands == s.islands)
+        if (own_models_ && t.islands == s.islands)
             inner_.load_weights(idir);
         inner_.load_state(idir + "/state.safetensors");
         require(inner_.steps_taken() == s.step,

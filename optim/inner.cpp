@@ -94,12 +94,6 @@ std::pair<double, size_t> InnerTrainer::evaluate_share(int max_batches, int part
                             part, parts);
 }
 
-double InnerTrainer::evaluate(int max_batches) {
-    auto [sum, rows] = evaluate_share(max_batches, 0, 1);
-    require(rows > 0, data_.source() + ": no validation windows");
-    return sum / rows;
-}
-
 void InnerTrainer::save_state(const std::string& file) { state_writer()(file); }
 
 std::function<void(const std::string&)> InnerTrainer::state_writer() {

@@ -54,8 +54,6 @@ public:
     // Called on the gradients of every step before clipping (data parallel averaging).
     void set_grad_reducer(GradReducer reducer) { reduce_grads_ = std::move(reducer); }
     StepResult step();
-    // Mean loss over the first max_batches validation batches, weighted by rows.
-    double evaluate(int max_batches);
     // Sum of row losses and the row count over batches part, part + parts, ... (a share of
     // the validation set for one of `parts` ranks).
     std::pair<double, size_t> evaluate_share(int max_batches, int part, int parts);

@@ -8,9 +8,16 @@
 
 namespace diloco {
 
+const char* outer_opt_name(OuterOpt opt) {
+    switch (opt) {
+        case OuterOpt::nesterov: return "nesterov";
+        case OuterOpt::sgd: return "sgd";
+        case OuterOpt::adam: return "adam";
+    }
+    return "?";
+}
+
 void validate(const OuterOptConfig& c) {
-    require(c.name == "nesterov" || c.name == "sgd" || c.name == "adam",
-            "--outer-opt '" + c.name + "': expected nesterov, sgd or adam");
     require(c.lr > 0 && std::isfinite(c.lr), "--outer-lr must be positive and finite");
     require(c.momentum >= 0 && c.momentum < 1, "--outer-momentum must be in [0, 1)");
     require(c.beta2 >= 0 && c.beta2 < 1, "--outer-beta2 must be in [0, 1)");
@@ -18,13 +25,13 @@ void validate(const OuterOptConfig& c) {
 }
 
 OuterOptimizer::OuterOptimizer(const OuterOptConfig& config, size_t n)
-    : config_(config), m_(n, 0.0f), v_(config.name == "adam" ? n : 0, 0.0f) {
+    : config_(config), m_(n, 0.0f), v_(config.kind == OuterOpt::adam ? n : 0, 0.0f) {
     validate(config);
 }
 
 double OuterOptimizer::update(size_t i, double delta, int step) {
     const double lr = config_.lr, mu = config_.momentum;
-    if (config_.name == "adam") {
+    if (config_.kind == OuterOpt::adam) {
         const double bias1 = 1 - std::pow(mu, step), bias2 = 1 - std::pow(config_.beta2, step);
         m_[i] = static_cast<float>(mu * m_[i] + (1 - mu) * delta);
         v_[i] = static_cast<float>(config_.beta2 * v_[i] + (1 - config_.beta2) * delta * delta);
@@ -34,7 +41,7 @@ double OuterOptimizer::update(size_t i, double delta, int step) {
     // it exactly delta.
     const double m = mu * m_[i] + delta;
     m_[i] = static_cast<float>(m);
-    return config_.name == "nesterov" ? lr * (delta + mu * m) : lr * m;
+    return config_.kind == OuterOpt::nesterov ? lr * (delta + mu * m) : lr * m;
 }
 
 void OuterOptimizer::step_to_mean(float* global, const float* mean, OuterRange r) {

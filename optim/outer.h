@@ -3,13 +3,16 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
 #include <vector>
 
 namespace diloco {
 
+enum class OuterOpt { nesterov, sgd, adam };
+inline constexpr OuterOpt kOuterOpts[] = {OuterOpt::nesterov, OuterOpt::sgd, OuterOpt::adam};
+const char* outer_opt_name(OuterOpt opt);
+
 struct OuterOptConfig {
-    std::string name = "nesterov";  // nesterov | sgd | adam
+    OuterOpt kind = OuterOpt::nesterov;
     float lr = 0.7f;
     float momentum = 0.9f;          // Nesterov and SGD; Adam's beta1
     float beta2 = 0.999f;           // Adam
@@ -47,7 +50,7 @@ private:
     std::vector<float> m_, v_;
 };
 
-// Checks the name and ranges; an Error says which option is wrong.
+// Checks the ranges; an Error says which option is wrong.
 void validate(const OuterOptConfig& config);
 
 }  // namespace diloco

@@ -5,9 +5,9 @@
 namespace diloco {
 
 struct LrSchedule {
-    float max_lr = 6e-4f;
-    int warmup_steps = 0;
-    int total_steps = 1;
+    float max_lr = 1e-3f;
+    int warmup_steps = 100;
+    int total_steps = 1000;
     float min_lr_fraction = 0.1f;  // the floor, as a fraction of max_lr
 
     // Learning rate for 0-based step: (step+1)/warmup * max_lr during warm-up, then cosine from

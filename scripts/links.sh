@@ -56,7 +56,7 @@ done
 # The plan for the compute time the real runs measured per step (their mean).
 step_ms=$(python3 -c '
 import json, sys
-last = [json.loads(l) for l in open(sys.argv[1])][-1]
+last = [r for r in map(json.loads, open(sys.argv[1])) if r["event"] == "eval"][-1]
 print(1000 * last["compute_s"] / last["step"])' "$out/real-diloco.jsonl")
 "$diloco" plan --preset tiny --step-ms "$step_ms" --islands "$islands" --inner-steps "$inner" \
   --wan-gbps "$gbps" --json > "$out/plan.json"
@@ -71,7 +71,8 @@ print(f"\n{'row':<10} {'where':<28} {'wall s':>8} {'wait share':>11} {'utilisati
 for mode in ("ddp", "diloco"):
     for kind, where in (("real", f"{k} namespaces, {gbps} Gbit/s"),
                         ("sim", f"loopback, --wan-gbps {gbps}")):
-        last = [json.loads(l) for l in open(f"{out}/{kind}-{mode}.jsonl")][-1]
+        log = open(f"{out}/{kind}-{mode}.jsonl")
+        last = [r for r in map(json.loads, log) if r["event"] == "eval"][-1]
         wall, wait = last["wall_s"], last["wait_s"]
         print(f"{mode + '-' + k:<10} {where:<28} {wall:>8.1f} {wait / wall:>11.1%}"
               f" {1 - wait / wall:>12.1%}")

@@ -25,10 +25,26 @@ inline std::vector<nlohmann::json> records(const std::string& path) {
     return out;
 }
 
+// The records of one event (run, step, outer, eval, end), in the order written.
+inline std::vector<nlohmann::json> events(const std::string& path, const std::string& event) {
+    std::vector<nlohmann::json> out;
+    for (auto& r : records(path))
+        if (r.at("event") == event) out.push_back(std::move(r));
+    return out;
+}
+
+// The training loss of every step.
 inline std::vector<double> losses(const std::string& path) {
     std::vector<double> out;
-    for (const auto& r : records(path)) out.push_back(r.at("loss").get<double>());
+    for (const auto& r : events(path, "step")) out.push_back(r.at("loss").get<double>());
     return out;
+}
+
+// The last evaluation's record.
+inline nlohmann::json last_eval(const std::string& path) {
+    const auto evals = events(path, "eval");
+    REQUIRE(!evals.empty());
+    return evals.back();
 }
 
 inline std::vector<float> params(const std::string& dir) { return diloco::load_model(dir).params; }
@@ -53,6 +69,20 @@ inline void check_one_line_error(const CliResult& r, const std::string& needle) 
     CHECK(r.exit_code != 0);
     CHECK(r.err.find(needle) != std::string::npos);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+// sum_i (w_i / W) x_i accumulated in double in island order, as the outer sync does.
+inline std::vector<float> weighted_mean(const std::vector<std::vector<float>>& xs,
+                                        const std::vector<double>& w) {
+    double total = 0;
+    for (double v : w) total += v;
+    std::vector<float> mean(xs[0].size());
+    for (size_t j = 0; j < mean.size(); j++) {
+        double acc = 0;
+        for (size_t i = 0; i < xs.size(); i++) acc += (w[i] / total) * xs[i][j];
+        mean[j] = static_cast<float>(acc);
+    }
+    return mean;
 }
 
 // The largest and the mean absolute difference of two parameter vectors of one size.

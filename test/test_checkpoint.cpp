@@ -188,7 +188,8 @@ TEST_CASE("DiLoCo's outer state: counters as a tensor, clear errors for another 
     CHECK(back.data_positions == s.data_positions);
 
     CHECK_THROWS_WITH(read_outer_state(file, 3, true, 4),
-                      Catch::Contains(file) && Catch::Contains("saved with 2 fragments, this run has 4"));
+                      Catch::Contains(file) &&
+                          Catch::Contains("saved with 2 fragments, this run has 4"));
     CHECK_THROWS_WITH(read_outer_state(file, 5, true, 2), Catch::Contains(file));
     // What an older diloco wrote: counters as comma-joined text, no version.
     write_safetensors(file, {{"outer.m", {3}, s.m.data()}},

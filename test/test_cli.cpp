@@ -21,13 +21,8 @@ namespace {
 
 const char* kSmallRun = " --batch 4 --seq 32 --eval-every 0 --val-batches 2 --warmup 3";
 
-std::vector<double> logged_losses(const std::string& path) {
-    std::vector<double> losses;
-    std::istringstream lines(diloco::test::read_text(path));
-    for (std::string line; std::getline(lines, line);)
-        losses.push_back(nlohmann::json::parse(line).at("loss").get<double>());
-    return losses;
-}
+using diloco::test::islands::events;
+using diloco::test::islands::losses;
 
 // Writes DIR/d.txt (synthetic text of this seed) and trains on it for `steps`, saving DIR/ck.
 void train_small_checkpoint(const TempDir& dir, uint64_t seed, int steps) {
@@ -52,7 +47,7 @@ TEST_CASE("20 steps equal 10 steps, save, resume, 10 steps, bitwise", "[cli]") {
     auto second = run_diloco(common + " --resume " + dir.file("b") + " --log " +
                              dir.file("b.jsonl") + " --save " + dir.file("b"));
     REQUIRE(second.exit_code == 0);
-    std::vector<double> a = logged_losses(dir.file("a.jsonl")), b = logged_losses(dir.file("b.jsonl"));
+    std::vector<double> a = losses(dir.file("a.jsonl")), b = losses(dir.file("b.jsonl"));
     REQUIRE(a.size() == 20);
     CHECK(a == b);
     CHECK(diloco::test::read_text(dir.file("a/model.safetensors")) ==
@@ -71,34 +66,115 @@ TEST_CASE("options come from a TOML config, and flags override it", "[cli]") {
     auto r = run_diloco("train --config " + dir.file("run.toml") + " --data " + dir.file("d.txt") +
                         " --log " + dir.file("log.jsonl"));
     REQUIRE(r.exit_code == 0);
-    CHECK(logged_losses(dir.file("log.jsonl")).size() == 3);
+    CHECK(losses(dir.file("log.jsonl")).size() == 3);
     r = run_diloco("train --config " + dir.file("run.toml") + " --steps 2 --data " +
                    dir.file("d.txt") + " --log " + dir.file("log2.jsonl"));
     REQUIRE(r.exit_code == 0);
-    CHECK(logged_losses(dir.file("log2.jsonl")).size() == 2);
+    CHECK(losses(dir.file("log2.jsonl")).size() == 2);
 }
 
-TEST_CASE("metrics lines carry the documented fields", "[cli]") {
+TEST_CASE("metrics: run, step, eval and end events, each with the documented fields", "[cli]") {
     TempDir dir;
     diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 5));
     auto r = run_diloco("train --data " + dir.file("d.txt") +
-                        " --batch 4 --seq 32 --val-batches 2 --steps 4 --eval-every 2 --log " +
-                        dir.file("log.jsonl"));
+                        " --batch 4 --seq 32 --val-batches 2 --steps 4 --eval-every 2 --lr 2e-3"
+                        " --log " + dir.file("log.jsonl"));
     REQUIRE(r.exit_code == 0);
-    std::istringstream lines(diloco::test::read_text(dir.file("log.jsonl")));
-    int n = 0;
-    for (std::string line; std::getline(lines, line); n++) {
-        auto j = nlohmann::json::parse(line);
-        for (const char* key : {"step", "tokens", "loss", "lr", "ms"}) CHECK(j.contains(key));
-        CHECK(j.at("tokens").get<int>() == j.at("step").get<int>() * 4 * 32);
-        bool evaluated = j.at("step").get<int>() % 2 == 0;
-        CHECK(j.contains("val_loss") == evaluated);
-        if (evaluated)
-            CHECK(j.at("val_ppl").get<double>() ==
-                  Approx(std::exp(j.at("val_loss").get<double>())));
+    const auto all = diloco::test::islands::records(dir.file("log.jsonl"));
+    std::vector<std::string> order;
+    double time = 0;
+    for (const auto& j : all) {
+        order.push_back(j.at("event").get<std::string>());
+        CHECK(j.at("time").get<double>() >= time);  // seconds since the epoch, in order
+        time = j.at("time").get<double>();
     }
-    CHECK(n == 4);
+    CHECK(order == std::vector<std::string>{"run", "step", "step", "eval", "step", "step", "eval",
+                                            "end"});
+    CHECK(time > 1.7e9);
+    const auto run = all.front();
+    const auto& config = run.at("config");
+    CHECK(config.at("lr").dump() == "0.002");  // the value, not float noise
+    CHECK(config.at("mode") == "local");
+    CHECK(config.at("steps") == 4);
+    CHECK(config.at("outer_lr").dump() == "0.7");
+    CHECK(run.at("build").at("git_commit").get<std::string>().size() >= 7);
+    CHECK(!run.at("build").at("version").get<std::string>().empty());
+    CHECK(!run.at("build").at("device").get<std::string>().empty());
+    // Every option of --help has its value in the first record, as a key with underscores.
+    auto help = run_diloco("train --help");
+    std::istringstream words(help.out);
+    const char* kNameChars = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    int options = 0;
+    for (std::string word; words >> word;) {
+        if (word.rfind("--", 0) != 0) continue;
+        word = word.substr(2, word.find_first_not_of(kNameChars, 2) - 2);
+        if (word == "help" || word == "config" || word.empty()) continue;
+        std::replace(word.begin(), word.end(), '-', '_');
+        INFO(word);
+        CHECK(config.contains(word));
+        options++;
+    }
+    CHECK(options > 40);
+    for (const auto& j : events(dir.file("log.jsonl"), "step")) {
+        for (const char* key : {"step", "tokens", "loss", "lr", "grad_norm", "ms"})
+            CHECK(j.contains(key));
+        CHECK(j.at("tokens").get<int>() == j.at("step").get<int>() * 4 * 32);
+    }
+    // A step's lr is its float's shortest decimal (at most 9 digits), not the double's noise.
+    const auto lr = events(dir.file("log.jsonl"), "step")[3].at("lr");
+    CHECK(lr.dump().size() <= 15);
+    CHECK(std::stof(lr.dump()) == lr.get<float>());
+    for (const auto& j : events(dir.file("log.jsonl"), "eval")) {
+        CHECK(j.at("step").get<int>() % 2 == 0);
+        CHECK(j.at("val_ppl").get<double>() == Approx(std::exp(j.at("val_loss").get<double>())));
+    }
+    const auto end = all.back();
+    CHECK((end.at("step") == 4 && end.at("steps_run") == 4));
     CHECK(r.out.find("step     4/4 | loss") != std::string::npos);
+}
+
+TEST_CASE("train's help is grouped, and enum options take their names only", "[cli]") {
+    auto help = run_diloco("train --help");
+    REQUIRE(help.exit_code == 0);
+    size_t at = 0;
+    for (const char* group : {"Model:", "Data:", "Optimizer", "Islands:", "Outer step",
+                              "Streaming DiLoCo:", "Device:", "Output:"}) {
+        const size_t found = help.out.find(group);
+        INFO(group << " in\n" << help.out);
+        CHECK(found != std::string::npos);
+        CHECK(found >= at);  // in this order
+        at = found;
+    }
+    CHECK_THAT(help.out, Catch::Contains("--outer-beta2") && Catch::Contains("--print-every"));
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 4));
+    const std::string base = "train --steps 2 --data " + dir.file("d.txt") + kSmallRun;
+    check_one_line_error(run_diloco(base + " --outer-opt lion"),
+                         "--outer-opt: lion not in {nesterov,sgd,adam}");
+    check_one_line_error(run_diloco(base + " --mode turbo"), "--mode: turbo not in");
+    check_one_line_error(run_diloco(base + " --mode 2"), "--mode: 2 not in");  // names only
+    check_one_line_error(run_diloco(base + " --outer-codec int3"), "--outer-codec: int3 not in");
+    check_one_line_error(run_diloco(base + " --print-every 0"), "--print-every must be positive");
+    check_one_line_error(run_diloco(base + " --outer-opt adam --outer-beta2 1"),
+                         "--outer-beta2 must be in [0, 1)");
+}
+
+TEST_CASE("step lines: elapsed time and ETA, every --print-every steps and the last", "[cli]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 4));
+    auto r = run_diloco("train --steps 7 --print-every 3 --data " + dir.file("d.txt") + kSmallRun);
+    REQUIRE(r.exit_code == 0);
+    std::vector<std::string> steps;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind("step ", 0) == 0 && line.find("| loss") != std::string::npos)
+            steps.push_back(line);
+    REQUIRE(steps.size() == 3);
+    CHECK(steps[0].rfind("step     3/7", 0) == 0);
+    CHECK(steps[1].rfind("step     6/7", 0) == 0);
+    CHECK(steps[2].rfind("step     7/7", 0) == 0);
+    for (const std::string& line : steps) CHECK_THAT(line, Catch::Contains("s, ETA "));
+    CHECK_THAT(steps[2], Catch::EndsWith("ETA 0.0s"));
 }
 
 TEST_CASE("generate samples from a trained checkpoint", "[cli]") {
@@ -211,7 +287,8 @@ TEST_CASE("init from given weights starts a fresh optimizer", "[cli]") {
     double worst = 0;
     for (size_t i = 0; i < a.size(); i++) worst = std::max(worst, double(std::abs(a[i] - b[i])));
     CHECK(worst < 1e-6);  // one step at lr 1e-12 (AdamW steps are at most ~lr)
-    CHECK(nlohmann::json::parse(diloco::test::read_text(dir.file("b.jsonl"))).at("step") == 1);
+    CHECK(events(dir.file("b.jsonl"), "step").at(0).at("step") == 1);
+    CHECK(events(dir.file("b.jsonl"), "run").at(0).at("config").at("init") == dir.file("a"));
     check_one_line_error(run_diloco(run + " --steps 2 --init " + dir.file("a") + " --resume " +
                                     dir.file("a")),
                          "--init and --resume exclude each other");

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,8 +22,6 @@ using namespace diloco;
 
 namespace {
 
-const Codec kAll[] = {Codec::fp32, Codec::bf16, Codec::fp16,
-                      Codec::int8, Codec::e3m0, Codec::int4};
 constexpr size_t kCanary = 64;
 constexpr size_t kSizes[] = {1, 2, 127, 1023, 1024, 1025, 2049, 10007};
 
@@ -97,15 +96,11 @@ std::string message_of(Codec codec, const std::vector<float>& x) {
 
 }  // namespace
 
-TEST_CASE("codec names round-trip and an unknown name lists the valid ones", "[codec]") {
-    for (Codec codec : kAll) CHECK(parse_codec(codec_name(codec)) == codec);
-    try {
-        parse_codec("int3");
-        FAIL("int3 was accepted");
-    } catch (const Error& e) {
-        CHECK_THAT(e.what(), Catch::Contains("'int3'") &&
-                                 Catch::Contains("fp32, bf16, fp16, int8, e3m0, int4"));
-    }
+TEST_CASE("every codec has a name of its own", "[codec]") {
+    std::set<std::string> names;
+    for (Codec codec : kCodecs) names.insert(codec_name(codec));
+    CHECK(names.size() == std::size(kCodecs));
+    CHECK(names.count("?") == 0);
 }
 
 TEST_CASE("encoded_bytes follows the stated formulas", "[codec]") {
@@ -117,7 +112,7 @@ TEST_CASE("encoded_bytes follows the stated formulas", "[codec]") {
     CHECK(encoded_bytes(Codec::int4, n) == 2 * 4 + (n + 1) / 2);
     CHECK(encoded_bytes(Codec::e3m0, n) == 2 * 4 + (n + 1) / 2);
     CHECK(encoded_bytes(Codec::int4, 2 * b) == 2 * 4 + b);
-    for (Codec codec : kAll) CHECK(encoded_bytes(codec, 0) == 0);
+    for (Codec codec : kCodecs) CHECK(encoded_bytes(codec, 0) == 0);
     // 4-bit with one fp32 scale per 1024 values: 7.94x fewer bytes than fp32.
     CHECK(kCodecBlock == 1024);
     CHECK(double(encoded_bytes(Codec::fp32, 1 << 20)) / encoded_bytes(Codec::int4, 1 << 20) ==
@@ -125,7 +120,7 @@ TEST_CASE("encoded_bytes follows the stated formulas", "[codec]") {
 }
 
 TEST_CASE("round trips stay within the bound on normal and heavy-tailed data", "[codec]") {
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         for (size_t n : kSizes) {
             check_within_bound(codec, normal(n, n), "normal");
             check_within_bound(codec, normal(n, n + 1, 1e-4), "normal, sigma 1e-4");
@@ -151,7 +146,7 @@ TEST_CASE("round trips stay within the bound on adversarial inputs", "[codec]") 
     const std::vector<float> extremes = {FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN, 65504.0f,
                                          65519.99f, 65520.0f, -1e5f, 3.3961e38f, 1e-8f,
                                          -0.0f, 0.0f, 1.0f + 0x1p-8f, 1.0f + 0x1p-11f};
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         check_within_bound(codec, zeros, "all zeros");
         check_within_bound(codec, huge, "one huge value among tiny ones");
         check_within_bound(codec, edges, "spikes at block edges");
@@ -215,7 +210,7 @@ TEST_CASE("int8 and e3m0 decode to the stated grid", "[codec]") {
 }
 
 TEST_CASE("NaN and Inf are rejected with their index", "[codec]") {
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         for (size_t n : {size_t(300), size_t(1) << 17}) {
             std::vector<float> x = normal(n, 13);
             CHECK(check_finite(x.data(), n) == n);
@@ -234,7 +229,7 @@ TEST_CASE("the bytes do not depend on the number of threads", "[codec]") {
     const size_t n = (size_t(1) << 18) + 77;
     const std::vector<float> x = heavy_tailed(n, 14);
     const int threads = omp_get_max_threads();
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         std::vector<uint8_t> one(encoded_bytes(codec, n)), many(one.size());
         omp_set_num_threads(1);
         encode(codec, x.data(), n, one.data());
@@ -252,7 +247,7 @@ TEST_CASE("a sum of decoded vectors tracks the fp32 sum within K bounds", "[code
     const size_t K = 8, n = 3001;
     std::vector<std::vector<float>> islands;
     for (size_t k = 0; k < K; k++) islands.push_back(normal(n, 100 + k, 0.5 + 0.25 * k));
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         std::vector<float> sum(n, 0.0f), exact(n, 0.0f), bound(n, 0.0f), magnitude(n, 0.0f);
         for (const std::vector<float>& x : islands) {
             const std::vector<float> y = round_trip(codec, x);
@@ -287,7 +282,7 @@ TEST_CASE("error feedback makes the decoded sum track the input sum", "[codec]")
     const size_t n = 4 * kCodecBlock, rounds = 200;
     std::vector<float> x(n, 0.001f);
     for (size_t i = 0; i < n; i += kCodecBlock) x[i] = 1.0f;
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         std::vector<float> residual(n, 0.0f), y(n);
         std::vector<double> sent(n, 0.0), plain(n, 0.0);
         std::vector<uint8_t> wire(encoded_bytes(codec, n));
@@ -318,7 +313,7 @@ TEST_CASE("error feedback makes the decoded sum track the input sum", "[codec]")
 TEST_CASE("error feedback leaves the residual unchanged on a non-finite input", "[codec]") {
     // The NaN case was found by fuzzing: the block codecs quantised NaN to an integer (undefined
     // behaviour, reported by scripts/sanitize.sh) before the check refused it.
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         for (float bad : {INFINITY, NAN}) {
             std::vector<float> x = normal(1500, 15), residual(1500, 0.25f);
             x[321] = bad;
@@ -356,7 +351,7 @@ TEST_CASE("pruning zeroes exactly the smallest fraction, lower index first on ti
 }
 
 TEST_CASE("empty vectors encode to nothing", "[codec]") {
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         uint8_t byte = 0xAB;
         float value = 3.0f;
         encode(codec, &value, 0, &byte);

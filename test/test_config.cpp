@@ -43,6 +43,9 @@ TEST_CASE("bad sections in a TOML config are one-line errors", "[cli][config]") 
     write_text(dir.file("typo.toml"), "[diloco]\nstesp = 3\n");
     check_error(run_diloco("train --config " + dir.file("typo.toml")),
                 dir.file("typo.toml") + ": unknown option 'diloco.stesp'");
+    write_text(dir.file("codec.toml"), "[outer]\nouter-codec = \"int9\"\n");
+    check_error(run_diloco("train --config " + dir.file("codec.toml")),
+                dir.file("codec.toml") + ": --outer-codec: int9 not in {fp32,");
     write_text(dir.file("deep.toml"), "[a.b]\nsteps = 3\n");
     check_error(run_diloco("train --config " + dir.file("deep.toml")),
                 dir.file("deep.toml") + ": 'a.b.steps': sections nest one level");

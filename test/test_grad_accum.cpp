@@ -25,8 +25,8 @@ void check_same_training(const TempDir& dir, const std::string& a, const std::st
     REQUIRE(la.size() == lb.size());
     for (size_t i = 0; i < la.size() && same_loss_rows; i++)
         CHECK(la[i] == Approx(lb[i]).epsilon(1e-6));
-    double va = records(dir.file(a + ".jsonl")).back().at("val_loss").get<double>();
-    double vb = records(dir.file(b + ".jsonl")).back().at("val_loss").get<double>();
+    double va = last_eval(dir.file(a + ".jsonl")).at("val_loss").get<double>();
+    double vb = last_eval(dir.file(b + ".jsonl")).at("val_loss").get<double>();
     CHECK(va == Approx(vb).epsilon(1e-5));
     ParamDiff d = param_diff(params(dir.file(a)), params(dir.file(b)));
     CHECK(d.worst < 1e-4);
@@ -84,7 +84,7 @@ TEST_CASE("tokens per step (--batch-tokens) or a TOML key set the micro-batches"
     require_ok(run_diloco(common + " --config " + dir.file("run.toml") + outputs(dir, "toml")));
     CHECK(losses(dir.file("tokens.jsonl")) == losses(dir.file("toml.jsonl")));
     CHECK(params(dir.file("tokens")) == params(dir.file("toml")));
-    for (const auto& r : records(dir.file("tokens.jsonl")))
+    for (const auto& r : events(dir.file("tokens.jsonl"), "step"))
         CHECK(r.at("tokens").get<int>() == r.at("step").get<int>() * 96);
     // ddp: 32 tokens per island x 2 islands over 2 ranks of 1 x 16: 2 micro-batches each.
     auto ddp = run_mpi(2, "train --mode ddp --islands 2" + corpus(dir) + kShape +
@@ -92,7 +92,7 @@ TEST_CASE("tokens per step (--batch-tokens) or a TOML key set the micro-batches"
                               dir.file("ddp.jsonl"));
     require_ok(ddp);
     CHECK(ddp.out.find("gradient accumulation: 2 micro-batches of 1 x 16") != std::string::npos);
-    CHECK(records(dir.file("ddp.jsonl")).back().at("tokens").get<int>() == 2 * 64);
+    CHECK(events(dir.file("ddp.jsonl"), "step").back().at("tokens").get<int>() == 2 * 64);
 }
 
 TEST_CASE("bad accumulation and peak-rate options are one-line errors", "[accum]") {

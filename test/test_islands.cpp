@@ -1,6 +1,7 @@
 // Tests of islands under mpirun: DiLoCo's identities (one island is local training; lr 1 and
-// momentum 0 is the mean), ddp against a bigger batch, identical global parameters, resume
-// (also with another island count), absent islands, token weights, byte counters, bad input.
+// momentum 0 is the mean; Nesterov momentum is a hand-computed outer step), ddp against a
+// bigger batch, identical global parameters, resume (also with another island count), absent
+// islands, token weights, byte counters, bad input.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -17,23 +18,6 @@ using diloco::test::run_diloco;
 using diloco::test::run_mpi;
 using diloco::test::TempDir;
 
-namespace {
-
-// sum_i (w_i / W) x_i accumulated in double in island order, as the outer sync does.
-std::vector<float> weighted_mean(const std::vector<std::vector<float>>& xs,
-                                 const std::vector<double>& w) {
-    double total = 0;
-    for (double v : w) total += v;
-    std::vector<float> mean(xs[0].size());
-    for (size_t j = 0; j < mean.size(); j++) {
-        double acc = 0;
-        for (size_t i = 0; i < xs.size(); i++) acc += (w[i] / total) * xs[i][j];
-        mean[j] = static_cast<float>(acc);
-    }
-    return mean;
-}
-
-}  // namespace
 
 TEST_CASE("one island with outer lr 1 and momentum 0 is local training, bit for bit",
           "[islands]") {
@@ -58,7 +42,7 @@ TEST_CASE("islands with outer SGD, lr 1, momentum 0 give exactly their mean", "[
     CHECK(params(dir.file("d")) == weighted_mean({a, b}, {1, 1}));
 
     // Byte counters: one outer step, 2 islands of 1 rank, exactly the sharded formula.
-    auto last = records(dir.file("d.jsonl")).back();
+    auto last = last_eval(dir.file("d.jsonl"));
     const size_t n = a.size();
     const double expected = double(diloco::island_bytes_sent(n, 2, 1, 0) +
                                    diloco::island_bytes_sent(n, 2, 1, 1));
@@ -66,6 +50,65 @@ TEST_CASE("islands with outer SGD, lr 1, momentum 0 give exactly their mean", "[
     CHECK(last.at("bytes_received").get<double>() == expected);
     CHECK(last.at("bytes_ddp_equivalent").get<double>() == 4 * expected);
     CHECK(expected == Approx(2.0 * 0.5 * n * 4 * 2).epsilon(1e-3));  // 2 (k-1)/k n b per island
+}
+
+// PyTorch's SGD with nesterov=True (dampening 0) on the outer gradient Delta = global - mean,
+// in double: m <- mu m + Delta, global <- global - lr (Delta + mu m).
+struct HandNesterov {
+    double lr, mu;
+    std::vector<double> m;
+    void step(std::vector<float>& global, const std::vector<float>& mean) {
+        m.resize(global.size(), 0.0);
+        for (size_t j = 0; j < global.size(); j++) {
+            const double delta = double(global[j]) - double(mean[j]);
+            m[j] = mu * m[j] + delta;
+            global[j] = static_cast<float>(global[j] - lr * (delta + mu * m[j]));
+        }
+    }
+};
+
+TEST_CASE("islands with outer Nesterov momentum follow a hand-computed outer step for three "
+          "rounds", "[islands]") {
+    TempDir dir;
+    const std::string common = corpus(dir) + kRun + " --islands 2 --steps 12";
+    require_ok(run_diloco("train --steps 1" + corpus(dir) + kRun + " --save " + dir.file("start")));
+    require_ok(run_mpi(2, "train --mode diloco --inner-steps 4 --outer-opt nesterov --outer-lr 0.7"
+                          " --outer-momentum 0.9 --init " + dir.file("start") + common +
+                          " --save " + dir.file("d")));
+    // Each round of the islands in local mode, from the hand's global parameters with the
+    // AdamW state and data position where the last round left them: what a DiLoCo island does.
+    HandNesterov hand{0.7, 0.9, {}};
+    std::vector<float> global = params(dir.file("start")), round1_global;
+    const diloco::GptConfig config = diloco::load_model(dir.file("start")).config;
+    const std::string l = dir.file("l");
+    for (int round = 1; round <= 3; round++) {
+        const std::string start = round == 1 ? " --init " + dir.file("start") : " --resume " + l;
+        require_ok(run_mpi(2, "train --mode local --stop-at " + std::to_string(4 * round) + start +
+                                  common + " --save " + l));
+        hand.step(global,
+                  weighted_mean({params(l + "/island-0"), params(l + "/island-1")}, {1, 1}));
+        if (round == 1) round1_global = global;
+        for (const char* island : {"/island-0", "/island-1"})
+            diloco::save_model(l + island, config, global,
+                               {{"diloco_step", std::to_string(4 * round)}});
+    }
+    // Rounding (the code keeps m in fp32) is all that separates them; a wrong outer step (no
+    // momentum, heavy ball) moves most parameters by ~lr x the step's size.
+    ParamDiff d = param_diff(params(dir.file("d")), global);
+    CHECK(d.worst < 1e-4);
+    CHECK(d.mean < 1e-7);
+    CHECK(param_diff(params(dir.file("d")), round1_global).mean > 1e-5);  // rounds 2, 3 moved it
+}
+
+TEST_CASE("islands without --mode train with diloco, and the first line says so", "[islands]") {
+    TempDir dir;
+    const CliResult r = run_mpi(2, "train --islands 2 --inner-steps 2 --steps 4" + corpus(dir) +
+                                       kRun + " --log " + dir.file("d.jsonl"));
+    require_ok(r);
+    CHECK(r.out.rfind("diloco train: mode diloco (no --mode: diloco, as for any run of islands)",
+                      0) == 0);
+    CHECK(events(dir.file("d.jsonl"), "outer").size() == 2);
+    CHECK(events(dir.file("d.jsonl"), "run").at(0).at("config").at("mode") == "diloco");
 }
 
 TEST_CASE("an absent island is averaged out and restarts from the global model", "[islands]") {
@@ -76,12 +119,12 @@ TEST_CASE("an absent island is averaged out and restarts from the global model",
                               std::string(kMean) + common + " --stop-at 4 --save " +
                               dir.file("d") + " --log " + dir.file("d.jsonl")));
     CHECK(params(dir.file("d")) == params(dir.file("l/island-0")));
-    auto outer = records(dir.file("d.jsonl")).back();
-    CHECK(outer.at("islands_present") == nlohmann::json({true, false}));
+    CHECK(events(dir.file("d.jsonl"), "outer").back().at("islands_present") ==
+          nlohmann::json({true, false}));
     // Island 1 sent none of its parameters (the half it would have sent island 0); it still
     // reduced its half of island 0's and received the new global model.
     const size_t n = params(dir.file("d")).size();
-    CHECK(outer.at("bytes_sent").get<double>() ==
+    CHECK(last_eval(dir.file("d.jsonl")).at("bytes_sent").get<double>() ==
           double(diloco::island_bytes_sent(n, 2, 1, 0) + diloco::island_bytes_sent(n, 2, 1, 1) -
                  n / 2 * sizeof(float)));
 }
@@ -93,12 +136,13 @@ TEST_CASE("seeded drop-out is deterministic and training survives it", "[islands
     require_ok(run_mpi(2, args + dir.file("a.jsonl")));
     require_ok(run_mpi(2, args + dir.file("b.jsonl")));
     int absent = 0, outer = 0;
-    for (const auto& r : records(dir.file("a.jsonl"))) {
-        if (!r.contains("islands_present")) continue;
+    for (const auto& r : events(dir.file("a.jsonl"), "outer")) {
         outer++;
         for (bool p : r.at("islands_present")) absent += !p;
-        CHECK(std::isfinite(r.at("val_loss").get<double>()));
     }
+    const auto evals = events(dir.file("a.jsonl"), "eval");
+    CHECK(evals.size() == 8);
+    for (const auto& r : evals) CHECK(std::isfinite(r.at("val_loss").get<double>()));
     CHECK(outer == 8);
     CHECK(absent > 0);
     CHECK(absent < 16);
@@ -133,8 +177,8 @@ TEST_CASE("ddp over K ranks matches one rank with K times the batch", "[islands]
     ParamDiff d = param_diff(params(dir.file("k")), params(dir.file("one")));
     CHECK(d.worst < 1e-4);
     CHECK(d.mean < 1e-7);
-    double vk = records(dir.file("k.jsonl")).back().at("val_loss").get<double>();
-    double v1 = records(dir.file("one.jsonl")).back().at("val_loss").get<double>();
+    double vk = last_eval(dir.file("k.jsonl")).at("val_loss").get<double>();
+    double v1 = last_eval(dir.file("one.jsonl")).at("val_loss").get<double>();
     CHECK(vk == Approx(v1).epsilon(1e-5));
 }
 
@@ -143,8 +187,7 @@ TEST_CASE("after every outer step all ranks hold the same global parameters", "[
     require_ok(run_mpi(4, "train --mode diloco --islands 2 --inner-steps 3" + corpus(dir) + kRun +
                               " --steps 9 --log " + dir.file("d.jsonl")));
     int outer = 0;
-    for (const auto& r : records(dir.file("d.jsonl"))) {
-        if (!r.contains("param_checksums")) continue;
+    for (const auto& r : events(dir.file("d.jsonl"), "outer")) {
         outer++;
         auto sums = r.at("param_checksums");
         REQUIRE(sums.size() == 4);
@@ -152,7 +195,7 @@ TEST_CASE("after every outer step all ranks hold the same global parameters", "[
     }
     CHECK(outer == 3);
     // Two islands of two ranks: each rank reduces half of the vector, the same total bytes.
-    auto last = records(dir.file("d.jsonl")).back();
+    auto last = last_eval(dir.file("d.jsonl"));
     const size_t n = params_count_of_tiny();
     CHECK(last.at("bytes_sent").get<double>() ==
           3.0 * double(diloco::island_bytes_sent(n, 2, 2, 0) + diloco::island_bytes_sent(n, 2, 2, 1)));
@@ -184,17 +227,16 @@ TEST_CASE("resuming with 4 -> 2 and 2 -> 4 islands trains on without a spike", "
                           " --log " + dir.file("b.jsonl")));
     require_ok(run(4, "--stop-at 24 --resume " + dir.file("c2") + " --log " + dir.file("c.jsonl")));
     auto val_at = [&](const std::string& log, bool first) {
-        auto rs = records(log);
         std::vector<double> vals;
-        for (const auto& r : rs)
-            if (r.contains("val_loss")) vals.push_back(r.at("val_loss").get<double>());
+        for (const auto& r : events(log, "eval")) vals.push_back(r.at("val_loss").get<double>());
         return first ? vals.front() : vals.back();
     };
     // The first validation after a resume is no worse than the last before it (plus noise).
     CHECK(val_at(dir.file("b.jsonl"), true) < val_at(dir.file("a.jsonl"), false) + 0.05);
     CHECK(val_at(dir.file("c.jsonl"), true) < val_at(dir.file("b.jsonl"), false) + 0.05);
-    CHECK(records(dir.file("b.jsonl")).front().at("step") == 9);
-    CHECK(records(dir.file("c.jsonl")).front().at("step") == 17);
+    CHECK(events(dir.file("b.jsonl"), "run").at(0).at("step") == 8);
+    CHECK(events(dir.file("b.jsonl"), "step").front().at("step") == 9);
+    CHECK(events(dir.file("c.jsonl"), "step").front().at("step") == 17);
 }
 
 TEST_CASE("bad island setups: one error on rank 0, every rank exits, no hang", "[islands]") {

@@ -11,7 +11,7 @@
 using namespace diloco;
 
 TEST_CASE("Nesterov outer step matches a hand computation over two steps", "[outer]") {
-    OuterOptimizer opt({"nesterov", 0.7f, 0.9f, 0.999f, 1e-8f}, 2);
+    OuterOptimizer opt({OuterOpt::nesterov, 0.7f, 0.9f, 0.999f, 1e-8f}, 2);
     std::vector<float> global = {1.0f, -2.0f};
     // Step 1: islands' mean moved to (0.8, -1.5): delta = (0.2, -0.5), m = delta,
     // update = 0.7 * (delta + 0.9 m) = 0.7 * 1.9 * delta.
@@ -31,23 +31,23 @@ TEST_CASE("Nesterov outer step matches a hand computation over two steps", "[out
 
 TEST_CASE("SGD and Adam outer steps; lr 1, momentum 0 is exactly the mean", "[outer]") {
     std::vector<float> global = {1.0f, 3e-8f, -7.25f}, mean = {0.999f, 0.5f, -7.0f};
-    OuterOptimizer fedavg({"sgd", 1.0f, 0.0f, 0.999f, 1e-8f}, 3);
+    OuterOptimizer fedavg({OuterOpt::sgd, 1.0f, 0.0f, 0.999f, 1e-8f}, 3);
     std::vector<float> g = global;
     fedavg.step_to_mean(g.data(), mean.data(), {0, 3, 1});
     CHECK(g == mean);  // bitwise, although global - (global - mean) rounds differently in fp32
-    OuterOptimizer nesterov({"nesterov", 1.0f, 0.0f, 0.999f, 1e-8f}, 3);
+    OuterOptimizer nesterov({OuterOpt::nesterov, 1.0f, 0.0f, 0.999f, 1e-8f}, 3);
     g = global;
     nesterov.step_to_mean(g.data(), mean.data(), {0, 3, 1});
     CHECK(g == mean);
 
-    OuterOptimizer adam({"adam", 0.1f, 0.9f, 0.99f, 1e-8f}, 3);
+    OuterOptimizer adam({OuterOpt::adam, 0.1f, 0.9f, 0.99f, 1e-8f}, 3);
     g = global;
     adam.step_to_mean(g.data(), mean.data(), {0, 3, 1});
     // First Adam step: mhat = delta, vhat = delta^2, update = lr * sign(delta).
     CHECK(g[0] == Approx(1.0 - 0.1).epsilon(1e-5));  // eps is 1e-5 of |delta| = 1e-3
     CHECK(g[2] == Approx(-7.25 + 0.1).epsilon(1e-6));
-    CHECK_THROWS_WITH(OuterOptimizer({"lion", 1.0f, 0.0f, 0.9f, 1e-8f}, 1),
-                      Catch::Contains("--outer-opt 'lion'"));
+    CHECK_THROWS_WITH(OuterOptimizer({OuterOpt::adam, 0.1f, 0.9f, 1.0f, 1e-8f}, 1),
+                      Catch::Contains("--outer-beta2 must be in [0, 1)"));
 }
 
 TEST_CASE("islands from counts, sizes and hosts", "[outer]") {

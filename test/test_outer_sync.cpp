@@ -17,9 +17,6 @@ using namespace diloco;
 
 namespace {
 
-const Codec kAll[] = {Codec::fp32, Codec::bf16, Codec::fp16,
-                      Codec::int8, Codec::e3m0, Codec::int4};
-
 // Island i's vector: heavy-tailed values, different on every island.
 std::vector<float> island_vector(int island, size_t n) {
     Rng rng(77 + island, 5);
@@ -134,7 +131,7 @@ TEST_CASE("compressed outer mean stays within the codec bounds of the exact mean
         std::vector<std::vector<float>> xs;
         for (int i = 0; i < layout.islands; i++) xs.push_back(island_vector(i, n));
         const std::vector<float> exact = exact_mean(layout.islands, n);
-        for (Codec codec : kAll) {
+        for (Codec codec : kCodecs) {
             SyncResult r = sync_once(layout.sizes, layout.ranks, codec, n);
             for (int rank = 1; rank < layout.ranks; rank++) CHECK(r.means[rank] == r.means[0]);
             const std::vector<double> bound = mean_bounds(codec, xs, layout.shards);
@@ -151,7 +148,7 @@ TEST_CASE("compressed outer mean stays within the codec bounds of the exact mean
 
 TEST_CASE("bytes sent across islands equal the codec's size formula", "[sync]") {
     const size_t n = 1003;
-    for (Codec codec : kAll) {
+    for (Codec codec : kCodecs) {
         SyncResult r = sync_once("1,1,1,1", 4, codec, n);
         for (int island = 0; island < 4; island++)
             CHECK(r.bytes_sent[island] == island_bytes_sent(n, 4, 1, island, codec));

@@ -32,7 +32,7 @@ struct PlanOptions {
     int inner_steps = 100;
     int fragments = 4;
     int overlap = 1;
-    std::string outer_codec = "fp32";
+    Codec outer_codec = Codec::fp32;
     double wan_gbps = 1;
     double wan_latency_ms = 0;
     bool json = false;
@@ -63,7 +63,7 @@ PlanInput plan_input(const PlanOptions& o, bool params_given) {
     in.inner_steps = o.inner_steps;
     in.fragments = o.fragments;
     in.overlap = o.overlap;
-    in.codec = parse_codec(o.outer_codec);
+    in.codec = o.outer_codec;
     in.link = WanLink{o.wan_gbps, o.wan_latency_ms};
     validate(in);
     return in;
@@ -173,9 +173,8 @@ void add_plan_command(CLI::App& app) {
     cmd->add_option("--overlap", o->overlap,
                     "TAU: inner steps a fragment's sync may overlap (streaming)")
         ->capture_default_str();
-    cmd->add_option("--outer-codec", o->outer_codec,
-                    "DiLoCo's and streaming's wire format: fp32, bf16, fp16, int8, e3m0, int4")
-        ->capture_default_str();
+    add_enum_option(*cmd, "--outer-codec", o->outer_codec, kCodecs, codec_name,
+                    "DiLoCo's and streaming's wire format: fp32, bf16, fp16, int8, e3m0, int4");
     cmd->add_option("--wan-gbps", o->wan_gbps, "link bandwidth per island, Gbit/s (0: unlimited)")
         ->capture_default_str();
     cmd->add_option("--wan-latency-ms", o->wan_latency_ms, "link latency per collective, ms")

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <utility>
+#include <vector>
+#include <string>
 
 #include "comm/comm.h"
 
@@ -16,6 +19,21 @@ inline CLI::Validator not_negative() {
                                          : std::string();
         },
         "", "NOT_NEGATIVE");
+}
+
+// An enum option: one of the names `name` gives the values (CLI11's IsMember: another word is
+// an error listing them), then CLI11's transform to the value; the help shows the default by
+// its name.
+template <typename E, typename Values>
+CLI::Option* add_enum_option(CLI::App& cmd, const std::string& flag, E& value,
+                             const Values& values, const char* (*name)(E),
+                             const std::string& help) {
+    std::vector<std::pair<std::string, E>> names;
+    for (E v : values) names.push_back({name(v), v});
+    return cmd.add_option(flag, value, help)
+        ->transform(CLI::Transformer(names).description(""))
+        ->transform(CLI::IsMember(names))
+        ->default_str(name(value));
 }
 
 void add_train_command(CLI::App& app, Comm& world);

@@ -29,7 +29,11 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         std::ostringstream quiet;  // usage errors are the same everywhere: rank 0 says it
-        return world->rank() == 0 ? app.exit(e) : app.exit(e, quiet, quiet);
+        if (e.get_exit_code() == 0)  // --help
+            return world->rank() == 0 ? app.exit(e) : app.exit(e, quiet, quiet);
+        // A usage error is one line, as every other error.
+        if (world->rank() == 0) std::fprintf(stderr, "diloco: error: %s\n", e.what());
+        return e.get_exit_code();
     } catch (const diloco::AgreedExit&) {
         return 1;
     } catch (const diloco::Error& e) {

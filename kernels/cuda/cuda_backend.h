@@ -29,7 +29,7 @@ std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options);
 // Number of usable CUDA devices; 0 (never an error) without a driver or a GPU.
 int cuda_device_count();
 
-// The stream a CUDA backend runs its ops on (for events, NCCL, kernels/cuda/outer.cuh). Throws
+// The stream a CUDA backend runs its ops on (for events and NCCL). Throws
 // diloco::Error for any other backend.
 cudaStream_t cuda_stream(Backend& backend);
 

@@ -57,9 +57,9 @@ double max_abs_difference(const std::vector<float>& a, const std::vector<float>&
 
 TEST_CASE("outer Nesterov, SGD and Adam give torch.optim's parameters to 1e-6", "[peers]") {
     const std::map<std::string, OuterOptConfig> configs = {
-        {"nesterov", {"nesterov", 0.7f, 0.9f, 0.999f, 1e-8f}},
-        {"sgd", {"sgd", 0.5f, 0.8f, 0.999f, 1e-8f}},
-        {"adam", {"adam", 0.05f, 0.9f, 0.95f, 1e-8f}}};
+        {"nesterov", {OuterOpt::nesterov, 0.7f, 0.9f, 0.999f, 1e-8f}},
+        {"sgd", {OuterOpt::sgd, 0.5f, 0.8f, 0.999f, 1e-8f}},
+        {"adam", {OuterOpt::adam, 0.05f, 0.9f, 0.95f, 1e-8f}}};
     Rng rng(12, 0);
     const std::vector<float> start = normal_vector(rng, kParams, 1.0, nullptr);
     std::vector<float> means, deltas;
