@@ -52,7 +52,8 @@ def row_of(spec, out):
         "wait_s": last.get("wait_s", 0.0),
         "wait_fraction": last.get("wait_s", 0.0) / wall if wall > 0 else 0.0,
         "utilisation": sum(rounds) / len(rounds) if rounds else None,
-        "curve": [(r["step"], r["val_ppl"], r.get("bytes_sent", 0.0)) for r in evals],
+        "curve": [(r["step"], r["val_ppl"], r.get("bytes_sent", 0.0), r.get("wall_s", 0.0))
+                  for r in evals],
     }
 
 
@@ -71,26 +72,37 @@ def print_table(rows):
           "util: compute time over wall time per round of H steps (mean).")
 
 
+# Up to 16 runs stay apart: ten colours, and four line styles whose pairs repeat only after 20.
+LINE_STYLES = ["-", "--", "-.", ":"]
+MARKERS = ["o", "s", "^", "v", "D", "x", "+", "*"]
+
+
 def plot(rows, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (by_step, by_bytes) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (by_step, by_bytes, by_time) = plt.subplots(1, 3, figsize=(15, 4.4))
     for i, r in enumerate(rows):
-        steps, ppl, sent = zip(*r["curve"])
-        color = f"C{i}"  # one colour per run in both panels
-        by_step.plot(steps, ppl, marker=".", color=color, label=r["name"])
+        steps, ppl, sent, wall = zip(*r["curve"])
+        style = dict(color=f"C{i % 10}", linestyle=LINE_STYLES[i % 4],
+                     marker=MARKERS[i % len(MARKERS)], markersize=4, label=r["name"])
+        by_step.plot(steps, ppl, **style)
         if r["bytes_across"] > 0:
-            by_bytes.plot([b / 1e6 for b in sent], ppl, marker=".", color=color, label=r["name"])
-    by_step.set(xlabel="inner steps", ylabel="validation perplexity", yscale="log",
-                title="perplexity against steps")
-    by_bytes.set(xlabel="MB sent across islands", ylabel="validation perplexity", xscale="log",
-                 yscale="log", title="perplexity against communication")
-    for ax in (by_step, by_bytes):
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+            by_bytes.plot([b / 1e6 for b in sent], ppl, **style)
+        by_time.plot(wall, ppl, **style)
+    by_step.set(xlabel="inner steps", title="perplexity against steps")
+    by_bytes.set(xlabel="MB sent across islands", xscale="log",
+                 title="perplexity against communication")
+    by_time.set(xlabel="training wall time, s", title="perplexity against wall time")
+    for ax in (by_step, by_bytes, by_time):
+        ax.set_ylabel("validation perplexity")
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+        ax.grid(True, alpha=0.3)
+    # One legend for the three panels, outside them, so that no curve hides behind it.
+    handles, labels = by_step.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=110)
+    fig.savefig(path + ".tmp.png", dpi=110, bbox_inches="tight")
     os.replace(path + ".tmp.png", path)
 
 
