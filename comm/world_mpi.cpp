@@ -154,17 +154,60 @@ private:
             check_mpi(MPI_Irecv(&heard[p], 1, MPI_BYTE, p, tag, comm_, &arrivals.back()), what);
             from.push_back(p);
         }
+        // While waiting, answer other ranks' pings: a rank past its deadline asks who is
+        // still alive when everyone arrived and the collective stalls all the same.
+        char ping_byte = 0;
+        MPI_Request ping;
+        std::vector<MPI_Request> pongs;
+        check_mpi(MPI_Irecv(&ping_byte, 1, MPI_BYTE, MPI_ANY_SOURCE, kPingTag, comm_, &ping), what);
         const auto deadline = std::chrono::steady_clock::now() +
                               std::chrono::duration<double>(deadline_s_);
         for (int done = 0; !done;) {
             check_mpi(MPI_Test(&r, &done, MPI_STATUS_IGNORE), what);
+            int pinged = 0;
+            MPI_Status from_rank;
+            check_mpi(MPI_Test(&ping, &pinged, &from_rank), what);
+            if (pinged) {
+                pongs.emplace_back();
+                check_mpi(MPI_Isend(&kHere, 1, MPI_BYTE, from_rank.MPI_SOURCE, kPongTag, comm_,
+                                    &pongs.back()),
+                          what);
+                check_mpi(MPI_Irecv(&ping_byte, 1, MPI_BYTE, MPI_ANY_SOURCE, kPingTag, comm_,
+                                    &ping),
+                          what);
+            }
             if (!done && std::chrono::steady_clock::now() > deadline)
                 throw Error(missing(arrivals, from, what));
             if (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
+        check_mpi(MPI_Cancel(&ping), what);
+        check_mpi(MPI_Wait(&ping, MPI_STATUS_IGNORE), what);
+        arrivals.insert(arrivals.end(), pongs.begin(), pongs.end());
         check_mpi(MPI_Waitall(static_cast<int>(arrivals.size()), arrivals.data(),
                               MPI_STATUSES_IGNORE),
                   what);
+    }
+
+    // The peers in `from` that answer no ping within a second.
+    std::vector<int> silent(const std::vector<int>& from, const char* what) {
+        static const char kPing = 1;
+        std::vector<MPI_Request> sent(from.size()), answers(from.size());
+        std::vector<char> answer(from.size());
+        for (size_t i = 0; i < from.size(); i++) {
+            check_mpi(MPI_Isend(&kPing, 1, MPI_BYTE, from[i], kPingTag, comm_, &sent[i]), what);
+            check_mpi(MPI_Irecv(&answer[i], 1, MPI_BYTE, from[i], kPongTag, comm_, &answers[i]),
+                      what);
+        }
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        std::vector<int> quiet;
+        while (std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        for (size_t i = 0; i < from.size(); i++) {
+            int answered = 0;
+            check_mpi(MPI_Test(&answers[i], &answered, MPI_STATUS_IGNORE), what);
+            if (!answered) quiet.push_back(from[i]);
+        }
+        return quiet;
     }
 
     // "MPI Allreduce: no answer within 600 s from world rank 3 (island 3)": the ranks whose
@@ -174,28 +217,38 @@ private:
         MPI_Group mine, world;
         check_mpi(MPI_Comm_group(comm_, &mine), what);
         check_mpi(MPI_Comm_group(MPI_COMM_WORLD, &world), what);
-        std::string names;
+        std::vector<int> absent;
         for (size_t i = 0; i < from.size(); i++) {
-            int arrived = 0, world_rank = 0;
+            int arrived = 0;
             check_mpi(MPI_Test(&arrivals[2 * i + 1], &arrived, MPI_STATUS_IGNORE), what);
-            if (arrived) continue;
-            check_mpi(MPI_Group_translate_ranks(mine, 1, &from[i], world, &world_rank), what);
+            if (!arrived) absent.push_back(from[i]);
+        }
+        // Everyone came, yet the call stalls: who stopped inside it answers no ping.
+        const bool inside = absent.empty();
+        if (inside) absent = silent(from, what);
+        std::string names;
+        for (int rank : absent) {
+            int world_rank = 0;
+            check_mpi(MPI_Group_translate_ranks(mine, 1, &rank, world, &world_rank), what);
             names += (names.empty() ? "" : ", ") + ("world rank " + std::to_string(world_rank));
             if (world_rank < static_cast<int>(island_of_world_rank_.size()))
                 names += " (island " + std::to_string(island_of_world_rank_[world_rank]) + ")";
         }
+        if (inside && !names.empty()) names += ", which came and then stopped answering";
         MPI_Group_free(&mine);
         MPI_Group_free(&world);
         char seconds[32];
         std::snprintf(seconds, sizeof seconds, "%g", deadline_s_);
         return std::string("MPI ") + what + " across islands: no answer within " + seconds +
                " s (--sync-timeout) from " +
-               (names.empty() ? "a rank that arrived and then stopped" : names);
+               (names.empty() ? "a rank that came and answers, yet the call stalls" : names);
     }
 
     MPI_Comm comm_;
     bool owned_;
     int rank_ = 0, size_ = 1;
+    // Tags above the arrival messages' 1..30000.
+    static constexpr int kPingTag = 30001, kPongTag = 30002;
     double deadline_s_ = 0;  // 0: wait as long as it takes
     std::vector<int> island_of_world_rank_;
     uint64_t calls_ = 0;
