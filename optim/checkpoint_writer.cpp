@@ -53,24 +53,17 @@ void prepare_checkpoint_root(const std::string& root) {
     require_writable_dir(root + ".steps", "--save");
     // Saves newer than the one ROOT points to never finished (a crash during a save): their
     // files may come from different steps, and this run writes those steps afresh.
-    const int published = fs::is_symlink(fs::symlink_status(path, ec))
-                              ? step_of(fs::read_symlink(path, ec))
-                              : -1;
+    const int published = published_step(root);
     // What cannot be removed now (a writer of the crashed job still at it) is harmless: its
     // marks do not carry this run's number, and a later prune takes it.
     for (const fs::directory_entry& e : fs::directory_iterator(root + ".steps"))
         if (step_of(e.path()) > published) fs::remove_all(e.path(), ec);
 }
 
-std::string checkpoint_dir(const std::string& root) {
+int published_step(const std::string& root) {
     std::error_code ec;
-    const fs::path path(root);
-    if (!fs::is_symlink(fs::symlink_status(path, ec))) return root;
-    const fs::path target = fs::read_symlink(path, ec);
-    require(!ec, root + ": cannot read the checkpoint link (" + ec.message() + ")");
-    const fs::path dir = target.is_absolute() ? target : path.parent_path() / target;
-    require(fs::is_directory(dir), root + ": points to " + dir.string() + ", which is missing");
-    return dir.string();
+    const fs::path target = fs::read_symlink(root, ec);
+    return ec ? -1 : step_of(target);
 }
 
 CheckpointWriter::CheckpointWriter(std::string root, int rank, int ranks, int keep,

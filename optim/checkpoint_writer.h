@@ -15,9 +15,8 @@ namespace diloco {
 // --save and the path.
 void prepare_checkpoint_root(const std::string& root);
 
-// The directory of the newest complete save under ROOT (what the link points to), or ROOT
-// itself when it is a plain checkpoint directory.
-std::string checkpoint_dir(const std::string& root);
+// The step of the save the link ROOT points to, or -1 when ROOT is no such link (yet).
+int published_step(const std::string& root);
 
 class CheckpointWriter {
 public:

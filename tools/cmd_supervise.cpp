@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "optim/checkpoint_writer.h"
 #include "tools/commands.h"
 #include "util/error.h"
 
@@ -57,14 +58,6 @@ std::string shell_quote(const std::string& word) {
     return "'" + substitute(word, "'", "'\\''") + "'";
 }
 
-// The step the checkpoint link points to (step-N), or -1 when there is none yet.
-int checkpoint_step(const std::string& root) {
-    std::error_code ec;
-    const std::string target = std::filesystem::read_symlink(root, ec).filename().string();
-    if (ec || !target.starts_with("step-")) return -1;
-    return std::atoi(target.c_str() + 5);
-}
-
 // The last step a metrics log records after its first `from` bytes, or -1.
 int last_logged_step(const std::string& log, std::streamoff from = 0) {
     std::ifstream in(log);
@@ -97,7 +90,7 @@ public:
     void run() {
         for (int launch = 0;; launch++) {
             const std::vector<std::string> hosts = wait_for_hosts();
-            const int start_step = checkpoint_step(save_);
+            const int start_step = published_step(save_);
             const pid_t job = start(command_line(hosts, start_step >= 0));
             say("launch " + std::to_string(launch) + ": " + describe(hosts) +
                 (start_step >= 0 ? ", resuming from step " + std::to_string(start_step)
@@ -236,11 +229,11 @@ private:
                 seconds_since(last_probe) > o_.poll_s) {
                 last_probe = Clock::now();
                 if (live_hosts().size() > hosts.size()) {
-                    returned_at_step = std::max(checkpoint_step(save_), 0);
+                    returned_at_step = std::max(published_step(save_), 0);
                     say("a host answers again; it rejoins at the next checkpoint");
                 }
             }
-            if (returned_at_step >= 0 && checkpoint_step(save_) > returned_at_step) {
+            if (returned_at_step >= 0 && published_step(save_) > returned_at_step) {
                 kill(-job, SIGTERM);
                 waitpid(job, &status, 0);
                 out.rejoin = true;
@@ -251,7 +244,7 @@ private:
     }
 
     void report_loss(const Outcome& end) {
-        const int saved = checkpoint_step(save_);
+        const int saved = published_step(save_);
         std::string what = "the job failed (exit status " + std::to_string(end.status) + ")";
         if (end.last_step >= 0 && saved >= 0) {
             const int lost = end.last_step - saved;
