@@ -44,6 +44,10 @@ public:
     virtual void set_deadline(double seconds, const std::vector<int>& island_of_world_rank) {
         (void)seconds, (void)island_of_world_rank;
     }
+    // Adds `seconds` to the deadline of every call from now on (0: back to the deadline alone),
+    // for a wait known to be long: islands that restart a round catching up with those that
+    // kept theirs.
+    virtual void extend_deadline(double seconds) { (void)seconds; }
 };
 
 // The world: MPI_COMM_WORLD when built with MPI and started under mpirun, else one process.

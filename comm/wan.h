@@ -51,6 +51,7 @@ public:
     std::unique_ptr<Comm> split(int color, int key) override;
     std::string host() const override { return inner_->host(); }
     NodePlace node_place() override { return inner_->node_place(); }
+    void extend_deadline(double seconds) override { inner_->extend_deadline(seconds); }
 
     // Total simulated delay so far (the nominal one, not the measured sleep); safe to read from
     // another thread while a collective runs.

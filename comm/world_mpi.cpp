@@ -13,6 +13,7 @@
 
 #include "comm/comm.h"
 #include "util/error.h"
+#include "util/stop_signal.h"
 
 namespace diloco {
 
@@ -108,6 +109,7 @@ public:
         deadline_s_ = seconds;
         island_of_world_rank_ = island_of_world_rank;
     }
+    void extend_deadline(double seconds) override { extension_s_ = seconds; }
     std::unique_ptr<Comm> split(int color, int key) override {
         MPI_Comm sub;
         check_mpi(MPI_Comm_split(comm_, color, key, &sub), "Comm_split");
@@ -161,7 +163,7 @@ private:
         std::vector<MPI_Request> pongs;
         check_mpi(MPI_Irecv(&ping_byte, 1, MPI_BYTE, MPI_ANY_SOURCE, kPingTag, comm_, &ping), what);
         const auto deadline = std::chrono::steady_clock::now() +
-                              std::chrono::duration<double>(deadline_s_);
+                              std::chrono::duration<double>(deadline_s_ + extension_s_);
         for (int done = 0; !done;) {
             check_mpi(MPI_Test(&r, &done, MPI_STATUS_IGNORE), what);
             int pinged = 0;
@@ -178,6 +180,10 @@ private:
             }
             if (!done && std::chrono::steady_clock::now() > deadline)
                 throw Error(missing(arrivals, from, what));
+            // A stop asked while waiting on other islands: the caller keeps what it can.
+            if (!done && stop_signal())
+                throw Error(std::string("MPI ") + what + " across islands: stopped by " +
+                            stop_signal_name() + " while waiting for the other islands");
             if (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
         check_mpi(MPI_Cancel(&ping), what);
@@ -238,7 +244,7 @@ private:
         MPI_Group_free(&mine);
         MPI_Group_free(&world);
         char seconds[32];
-        std::snprintf(seconds, sizeof seconds, "%g", deadline_s_);
+        std::snprintf(seconds, sizeof seconds, "%g", deadline_s_ + extension_s_);
         return std::string("MPI ") + what + " across islands: no answer within " + seconds +
                " s (--sync-timeout) from " +
                (names.empty() ? "a rank that came and answers, yet the call stalls" : names);
@@ -250,6 +256,7 @@ private:
     // Tags above the arrival messages' 1..30000.
     static constexpr int kPingTag = 30001, kPongTag = 30002;
     double deadline_s_ = 0;  // 0: wait as long as it takes
+    double extension_s_ = 0;
     std::vector<int> island_of_world_rank_;
     uint64_t calls_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -25,6 +26,11 @@ std::string written_mark(const std::string& dir, int rank) {
     return dir + "/.written-" + std::to_string(rank);
 }
 
+double steady_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
 // The step of a directory named step-N, or -1.
 int step_of(const fs::path& dir) {
     const std::string name = dir.filename().string();
@@ -34,7 +40,79 @@ int step_of(const fs::path& dir) {
     return step;
 }
 
+// The step of the save that a directory named step-N.island-I.at-M (whole or not) continues,
+// or -1.
+int progress_base(const fs::path& dir) {
+    const std::string name = dir.filename().string();
+    const size_t dot = name.find(".island-");
+    return dot == std::string::npos ? -1 : step_of(name.substr(0, dot));
+}
+
+// BASE.island-I.at-: the name of island I's progress past BASE without the step.
+std::string progress_stem(const std::string& base, int island) {
+    return base + ".island-" + std::to_string(island) + ".at-";
+}
+
+// Whole progress directories of `island` past the save base_dir, by step.
+std::map<int, fs::path> island_progress(const fs::path& base_dir, int island) {
+    const std::string stem = progress_stem(base_dir.filename().string(), island);
+    std::map<int, fs::path> found;
+    std::error_code ec;
+    for (const fs::directory_entry& e : fs::directory_iterator(base_dir.parent_path(), ec)) {
+        const std::string name = e.path().filename().string();
+        int step = -1;
+        if (name.starts_with(stem) && parse_int(name.substr(stem.size()), step))
+            found[step] = e.path();
+    }
+    return found;
+}
+
 }  // namespace
+
+std::string progress_dir(const std::string& base_dir, int island, int step) {
+    char digits[16];
+    std::snprintf(digits, sizeof digits, "%08d", step);
+    return progress_stem(base_dir, island) + digits;
+}
+
+void keep_progress(const std::string& base_dir, int island, int step,
+                   const std::function<void(const std::string&)>& write) {
+    const std::string dir = progress_dir(base_dir, island, step), partial = dir + ".tmp";
+    if (!fs::exists(dir)) {  // else kept already: the same step is the same state
+        fs::remove_all(partial);
+        fs::create_directories(partial);
+        write(partial);
+        fs::rename(partial, dir);
+    }
+    for (const auto& [kept, path] : island_progress(base_dir, island))
+        if (kept != step) fs::remove_all(path);
+}
+
+std::map<int, int> progress_steps(const std::string& dir) {
+    std::error_code ec;
+    const fs::path base = fs::canonical(dir, ec);
+    std::map<int, int> steps;
+    if (ec) return steps;
+    const std::string stem = base.filename().string() + ".island-";
+    for (const fs::directory_entry& e : fs::directory_iterator(base.parent_path(), ec)) {
+        const std::string name = e.path().filename().string();
+        const size_t at = name.find(".at-");
+        int island = -1, step = -1;
+        if (name.starts_with(stem) && at != std::string::npos &&
+            parse_int(name.substr(stem.size(), at - stem.size()), island) &&
+            parse_int(name.substr(at + 4), step))
+            steps[island] = std::max(steps[island], step);
+    }
+    return steps;
+}
+
+std::string newest_progress(const std::string& dir, int island) {
+    std::error_code ec;
+    const fs::path base = fs::canonical(dir, ec);
+    if (ec) return "";
+    const std::map<int, fs::path> found = island_progress(base, island);
+    return found.empty() ? "" : found.rbegin()->second.string();
+}
 
 void prepare_checkpoint_root(const std::string& root) {
     const fs::path path(root);
@@ -102,6 +180,10 @@ void CheckpointWriter::wait() {
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
+void CheckpointWriter::give_up_after(double seconds) {
+    give_up_at_ = steady_seconds() + seconds;
+}
+
 void CheckpointWriter::write_part(int step, const std::function<void(const std::string&)>& write) {
     const std::string dir = step_dir(step);
     fs::create_directories(dir);
@@ -113,15 +195,18 @@ void CheckpointWriter::write_part(int step, const std::function<void(const std::
 // the save before, whole.
 void CheckpointWriter::publish(int step) {
     const std::string dir = step_dir(step);
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration<double>(timeout_s_);
+    const double deadline = steady_seconds() + timeout_s_;
     auto written = [&](int r) {
         const std::string mark = written_mark(dir, r);
         return fs::exists(mark) && read_file(mark) == run_;
     };
     for (int r = 0; r < ranks_; r++)
         while (!written(r)) {
-            require(std::chrono::steady_clock::now() < deadline,
+            // Training failed: a rank that died never writes its part. The save goes out with
+            // the parts of the ranks alive (rank 0's global model and outer state among them),
+            // and a resume starts the islands whose state is missing from the global model.
+            if (r > 0 && written(0) && steady_seconds() >= give_up_at_) break;
+            require(steady_seconds() < deadline,
                     dir + ": rank " + std::to_string(r) + " did not write its part within " +
                         std::to_string(int(timeout_s_)) + " s; the checkpoint link stays");
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -132,15 +217,25 @@ void CheckpointWriter::publish(int step) {
 }
 
 void CheckpointWriter::prune(int newest) {
-    if (keep_ <= 0) return;
     std::vector<int> steps;
     for (const fs::directory_entry& e : fs::directory_iterator(steps_)) {
         const int step = step_of(e.path());
         if (step >= 0 && step <= newest) steps.push_back(step);  // never one still being written
     }
     std::sort(steps.rbegin(), steps.rend());
-    for (size_t i = static_cast<size_t>(keep_); i < steps.size(); i++)
+    for (size_t i = static_cast<size_t>(keep_); keep_ > 0 && i < steps.size(); i++)
         fs::remove_all(step_dir(steps[i]));
+    remove_progress_before(newest);
+}
+
+// Progress past a save older than the newest one is never resumed again.
+void CheckpointWriter::remove_progress_before(int newest) {
+    std::vector<fs::path> old;
+    for (const fs::directory_entry& e : fs::directory_iterator(steps_)) {
+        const int base = progress_base(e.path());
+        if (base >= 0 && base < newest) old.push_back(e.path());
+    }
+    for (const fs::path& p : old) fs::remove_all(p);
 }
 
 }  // namespace diloco

@@ -2,9 +2,12 @@
 // written on a background thread from a snapshot; ROOT is a link switched to it atomically.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -17,6 +20,19 @@ void prepare_checkpoint_root(const std::string& root);
 
 // The step of the save the link ROOT points to, or -1 when ROOT is no such link (yet).
 int published_step(const std::string& root);
+
+// An island's progress past a save: what it trained after the outer step the save holds, kept
+// when a run stops in the middle of a round (a peer island lost, a stop signal), so that a
+// restart loses none of it. It lives beside the save: BASE.island-I.at-M for island I at step M.
+std::string progress_dir(const std::string& base_dir, int island, int step);
+// Writes progress through write(dir) into a temporary directory renamed into place when
+// whole, then removes the island's older progress past the same save.
+void keep_progress(const std::string& base_dir, int island, int step,
+                   const std::function<void(const std::string& dir)>& write);
+// The newest whole progress of `island` past the save `dir` (a link is followed), or "".
+std::string newest_progress(const std::string& dir, int island);
+// The step of each island's newest whole progress past the save `dir`, by island.
+std::map<int, int> progress_steps(const std::string& dir);
 
 class CheckpointWriter {
 public:
@@ -38,6 +54,9 @@ public:
     void save(int step, std::function<void(const std::string& dir)> write);
     // Waits for the save in flight; throws its error.
     void wait();
+    // After training failed: rank 0 waits at most `seconds` more for the other ranks' parts of
+    // the save in flight (a rank that died never writes its part), then publishes what it has.
+    void give_up_after(double seconds);
 
     std::string step_dir(int step) const;
 
@@ -45,11 +64,13 @@ private:
     void write_part(int step, const std::function<void(const std::string&)>& write);
     void publish(int step);
     void prune(int newest);
+    void remove_progress_before(int newest);
 
     std::string root_, steps_;
     int rank_, ranks_, keep_;
     double timeout_s_;
     std::string run_;
+    std::atomic<double> give_up_at_{std::numeric_limits<double>::infinity()};  // steady s
     std::thread worker_;
     std::exception_ptr error_;
 };

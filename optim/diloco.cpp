@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "util/error.h"
+#include "util/stop_signal.h"
 
 namespace diloco {
 
@@ -106,24 +107,48 @@ void DilocoLoop::average_gradients(void* grads, size_t n) {
 // and the restart keeps some of that: theta_i <- alpha theta_i + (1 - alpha) theta_g. In local
 // and ddp modes nothing syncs (ddp averages every step's gradients across islands instead).
 void DilocoLoop::train(int last_step, LoopObserver& observer) {
+    if (resumed_) allow_catch_up();
+    // Progress kept at a sync that never completed: that sync comes first.
+    const int step = inner_.steps_taken();
+    if (keeps_progress() && step > last_outer_step_ && step % config_.inner_steps == 0)
+        close_step(step, last_step, observer);
     while (inner_.steps_taken() < last_step) {
+        if (stop_agreed())
+            throw Error(std::string("stopped by ") + stop_signal_name() + " after step " +
+                        std::to_string(inner_.steps_taken()));
         const StepResult r = inner_step();
         observer.inner_step(r);
-        for (int p = 0; p < config_.fragments; p++)
-            if (due(fragments_[p], r.step)) start_mean(p);
-        while (!pending_.empty() &&
-               (pending_.front().merge_after <= r.step || r.step == last_step)) {
-            observer.outer_step(outer_step(pending_.front()));
-            pending_.pop_front();
-        }
-        observer.step_done(r.step, syncs_ && r.step % config_.inner_steps == 0);
+        close_step(r.step, last_step, observer);
     }
+}
+
+// Every rank of an island stops at the same step, or one would wait forever for the others
+// in the next step's gradient average.
+bool DilocoLoop::stop_agreed() {
+    double stop = stop_signal() ? 1 : 0;
+    if (comms_.island->size() > 1) comms_.island->allreduce_sum(&stop, 1);
+    return stop > 0;
+}
+
+// The syncs due after inner step `step`, the outer steps of those ready to merge, and the
+// observer's word that the step is done.
+void DilocoLoop::close_step(int step, int last_step, LoopObserver& observer) {
+    for (int p = 0; p < config_.fragments; p++)
+        if (due(fragments_[p], step)) start_mean(p);
+    while (!pending_.empty() && (pending_.front().merge_after <= step || step == last_step)) {
+        OuterReport report = outer_step(pending_.front());
+        pending_.pop_front();  // before the observer, which may save: no sync is in flight
+        report.step = step;
+        observer.outer_step(report);
+    }
+    observer.step_done(step, syncs_ && step % config_.inner_steps == 0);
 }
 
 StepResult DilocoLoop::inner_step() {
     StepResult r = inner_.step();
     for (Fragment& f : fragments_) {
         f.loss += r.loss;
+        f.seconds += r.ms / 1000;
         f.count.inner_steps++;
     }
     return r;
@@ -163,6 +188,7 @@ void DilocoLoop::start_mean(int f) {
         for (size_t i = begin; i < end; i++) p.payload[i - begin] = global_[i] - local[i];
         if (config_.prune > 0) prune_per_tensor(p.payload.data(), begin, end);
     }
+    p.round = frag;
     IslandNote mine{0.0, frag.loss / frag.count.inner_steps};
     if (p.report.present[t.island]) {
         // Tokens this island trained on since the fragment's last sync: its ranks x steps (batch
@@ -171,6 +197,7 @@ void DilocoLoop::start_mean(int f) {
             config_.weight_by_tokens ? double(t.local_size) * frag.count.inner_steps : 1.0;
     }
     frag.loss = 0;
+    frag.seconds = 0;
     frag.count.inner_steps = 0;
     WireFormat wire{config_.codec};
     if (!residual_.empty()) {
@@ -220,6 +247,12 @@ OuterReport DilocoLoop::outer_step(PendingSync& p) {
     }
     inner_.model().set_params(local);
     traffic_.add(p.report.sync);
+    last_outer_step_ = inner_.steps_taken();
+    if (catch_up_s_ > 0) {  // the islands behind have caught up
+        catch_up_s_ = 0;
+        for (Comm* c : {comms_.world, comms_.cross.get(), comms_.leaders.get()})
+            c->extend_deadline(0);
+    }
     return std::move(p.report);
 }
 

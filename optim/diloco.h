@@ -53,6 +53,7 @@ void validate(const DilocoConfig& config, int layers);
 std::vector<std::pair<size_t, size_t>> fragment_ranges(const ParamLayout& layout, int fragments);
 
 struct OuterReport {
+    int step = 0;                     // the inner step after which it was merged
     int fragment = 0;
     int outer_step = 0;               // this fragment's sync count, 1-based
     std::vector<double> island_loss;  // mean training loss of each island since its last sync
@@ -84,7 +85,8 @@ public:
     void set_island_average(GradReducer average) { island_average_ = std::move(average); }
 
     // Trains up to inner step `last_step` (Algorithm 1; see diloco.cpp); the last step merges
-    // every sync still in flight.
+    // every sync still in flight. A stop signal (util/stop_signal.h), agreed on by the island's
+    // ranks at a step boundary, ends it with an Error.
     void train(int last_step, LoopObserver& observer);
     int fragments() const { return config_.fragments; }
 
@@ -105,8 +107,20 @@ public:
     // rank's files of it into a directory later, on any thread, with no collective.
     std::function<void(const std::string& dir)> snapshot();
     // Restores a checkpoint saved with any number of islands: islands that existed keep their
-    // state, new ones start from the global parameters with fresh moments and data.
+    // state, new ones start from the global parameters with fresh moments and data. An island
+    // with progress kept past the checkpoint (optim/checkpoint_writer.h) goes on from it.
     void resume(const std::string& dir);
+
+    // Whether an island's progress past its last outer step can be kept: in diloco with one
+    // fragment and no overlap, its parameters and AdamW state are all that a round holds.
+    bool keeps_progress() const;
+    // The inner step of the last outer step (or of the checkpoint resumed).
+    int last_outer_step() const { return last_outer_step_; }
+    // On an island's leader, after train() stopped: whether it trained past the last outer
+    // step, and the writer of that progress into a directory (parameters, AdamW state, data
+    // position, and the round's loss and time so far).
+    bool has_progress() const;
+    void write_progress(const std::string& dir);
 
 private:
     struct Fragment {
@@ -114,6 +128,7 @@ private:
         int offset = 0;             // its syncs follow inner steps t with t % H == offset
         FragmentCounters count;
         double loss = 0;            // summed training loss of its inner steps since its sync
+        double seconds = 0;         // and their summed time
     };
     struct PendingSync {
         int fragment = 0;
@@ -121,10 +136,15 @@ private:
         bool sends_delta = false;    // payload: outer gradient, else parameters
         std::vector<float> payload;  // becomes the islands' mean
         OuterReport report;
+        Fragment round;              // the fragment as it was before the sync started
         std::future<void> done;
     };
     void average_gradients(void* grads, size_t n);
     StepResult inner_step();
+    bool stop_agreed();
+    void close_step(int step, int last_step, LoopObserver& observer);
+    void load_progress(const std::string& dir, int base);
+    void allow_catch_up();
     bool due(const Fragment& fragment, int step) const;
     void start_mean(int f);
     OuterReport outer_step(PendingSync& sync);
@@ -147,6 +167,9 @@ private:
     std::deque<PendingSync> pending_;
     SyncStats traffic_;
     std::map<int, uint64_t> known_positions_;  // data positions of every island ever saved
+    int last_outer_step_ = 0;
+    bool resumed_ = false;
+    double catch_up_s_ = 0;  // added to the deadline of the first outer sync after a resume
 };
 
 }  // namespace diloco

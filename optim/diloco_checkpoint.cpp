@@ -3,9 +3,12 @@
 // survive a change in the number of islands.
 #include "optim/diloco_checkpoint.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "model/checkpoint.h"
+#include "optim/checkpoint_writer.h"
 #include "optim/diloco.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -167,6 +170,7 @@ void DilocoLoop::save(const std::string& dir) {
 
 void DilocoLoop::resume(const std::string& dir) {
     const Topology& t = comms_.topology;
+    resumed_ = true;
     const int weights_step = inner_.load_weights(dir);  // first: is it this model at all?
     global_ = inner_.model().get_params();
     const std::string file = outer_state_file(dir);
@@ -176,6 +180,7 @@ void DilocoLoop::resume(const std::string& dir) {
             file + ": saved in mode " + s.mode + ", this run is " + mode_name(config_.mode));
     require(weights_step == s.step, dir + ": model and outer state come from different saves");
     outer_.set_state(s.m, s.v);
+    last_outer_step_ = s.step;
     for (size_t f = 0; f < fragments_.size(); f++) fragments_[f].count = s.fragments[f];
     known_positions_ = s.data_positions;
 
@@ -190,12 +195,77 @@ void DilocoLoop::resume(const std::string& dir) {
         const std::string residuals = residual_file(dir, t.island, t.local_rank);
         if (!residual_.empty() && t.islands == s.islands && std::filesystem::exists(residuals))
             read_residuals(residuals, residual_, owner_residual_);
+        const std::string progress = newest_progress(dir, t.island);
+        if (keeps_progress() && !progress.empty()) load_progress(progress, s.step);
     } else {
         // A new island: global parameters, fresh moments, its own stream where it left off.
+        if (t.island < s.islands && t.local_rank == 0)
+            std::fprintf(stderr,
+                         "diloco: %s holds no state of island %d (its rank failed before "
+                         "writing it): the island starts again from the global model with "
+                         "fresh AdamW moments\n",
+                         dir.c_str(), t.island);
         inner_.set_step(s.step);
         auto known = known_positions_.find(t.island);
         inner_.set_data_position(known == known_positions_.end() ? 0 : known->second);
     }
+}
+
+bool DilocoLoop::keeps_progress() const {
+    return syncs_ && config_.fragments == 1 && config_.overlap == 0;
+}
+
+bool DilocoLoop::has_progress() const {
+    return keeps_progress() && comms_.topology.local_rank == 0 &&
+           inner_.steps_taken() > last_outer_step_;
+}
+
+// The round's sums come from before a sync that failed, or from the steps since the last one.
+void DilocoLoop::write_progress(const std::string& dir) {
+    const Fragment& round = pending_.empty() ? fragments_[0] : pending_.front().round;
+    save_model(dir, inner_.model().config(), inner_.model().get_params(),
+               {{"diloco_step", std::to_string(inner_.steps_taken())},
+                {"base_step", std::to_string(last_outer_step_)},
+                {"round_loss", exact_decimal(round.loss)},
+                {"round_seconds", exact_decimal(round.seconds)}});
+    inner_.save_state(dir + "/state.safetensors");
+}
+
+void DilocoLoop::load_progress(const std::string& dir, int base) {
+    std::map<std::string, std::string> meta;
+    const int step = inner_.load_weights(dir, &meta);
+    int base_step = -1;
+    Fragment& round = fragments_[0];
+    require(parse_int(meta["base_step"], base_step) && base_step == base &&
+                parse_double(meta["round_loss"], round.loss) &&
+                parse_double(meta["round_seconds"], round.seconds),
+            dir + ": not the progress of an island past step " + std::to_string(base) +
+                " (metadata base_step, round_loss, round_seconds)");
+    require(step > base && step <= base + config_.inner_steps,
+            dir + ": step " + std::to_string(step) + " is not within the round after step " +
+                std::to_string(base) + " (H = " + std::to_string(config_.inner_steps) + ")");
+    inner_.load_state(dir + "/state.safetensors");
+    require(inner_.steps_taken() == step, dir + ": parameters and state come from different steps");
+    round.count.inner_steps = step - base;
+}
+
+// Islands that kept their progress are ahead of those that restart from the checkpoint, and
+// wait for them at the first outer sync: its deadline grows by twice the time the islands
+// behind need to catch up, at the slowest step time a kept round measured.
+void DilocoLoop::allow_catch_up() {
+    const Topology& t = comms_.topology;
+    const Fragment& round = fragments_[0];
+    std::vector<double> steps(2 * size_t(t.world_size), 0.0);
+    steps[t.world_rank] = inner_.steps_taken();
+    if (round.count.inner_steps > 0)
+        steps[t.world_size + t.world_rank] = round.seconds / round.count.inner_steps;
+    comms_.world->allreduce_sum(steps.data(), steps.size());
+    const auto [behind, ahead] = std::minmax_element(steps.begin(), steps.begin() + t.world_size);
+    const double step_s = *std::max_element(steps.begin() + t.world_size, steps.end());
+    catch_up_s_ = 2 * (*ahead - *behind) * step_s;
+    if (catch_up_s_ > 0)
+        for (Comm* c : {comms_.world, comms_.cross.get(), comms_.leaders.get()})
+            c->extend_deadline(catch_up_s_);
 }
 
 }  // namespace diloco

@@ -126,7 +126,8 @@ void InnerTrainer::load_state(const std::string& file) {
     data_position_ = meta_u64(state, "data_position");
 }
 
-int InnerTrainer::load_weights(const std::string& dir) {
+int InnerTrainer::load_weights(const std::string& dir,
+                               std::map<std::string, std::string>* metadata) {
     Gpt& model = *model_;
     ModelCheckpoint ck = load_model(dir);
     const GptConfig& have = model.config();
@@ -142,6 +143,7 @@ int InnerTrainer::load_weights(const std::string& dir) {
     int saved_step = 0;
     require(step == ck.metadata.end() || (parse_int(step->second, saved_step) && saved_step >= 0),
             dir + ": metadata 'diloco_step' is not a step number");
+    if (metadata) *metadata = std::move(ck.metadata);
     return saved_step;
 }
 

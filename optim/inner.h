@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -64,8 +65,9 @@ public:
     Gpt& model() { return *model_; }
 
     // Loads weights from a checkpoint directory, checking that it holds this model; returns
-    // the step it was saved at.
-    int load_weights(const std::string& dir);
+    // the step it was saved at, and the file's metadata through `metadata` when given.
+    int load_weights(const std::string& dir,
+                     std::map<std::string, std::string>* metadata = nullptr);
     // The training state: AdamW moments, step, data position (atomically written).
     void save_state(const std::string& file);
     // The same as a function that writes it later, from a copy taken now (a background save).

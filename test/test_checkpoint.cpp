@@ -2,12 +2,15 @@
 // and training state, what transformers' save_pretrained writes (prefixed names, fp16 and bf16,
 // shards, buffers, a tied lm_head), and clear errors for truncated, corrupted and foreign files.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "data/byte_corpus.h"
 #include "model/checkpoint.h"
+#include "optim/checkpoint_writer.h"
 #include "optim/diloco_checkpoint.h"
 #include "optim/inner.h"
 #include "test/helpers.h"
@@ -393,4 +396,53 @@ TEST_CASE("a wrong transformers export is a one-line error naming the file", "[c
     write_safetensors(dir.file("model.safetensors"), writes, {});
     fails_with(dir.file("model.safetensors"),
                "tensor 'lm_head.weight' differs from the token embedding");
+}
+
+TEST_CASE("island progress beside a save: written whole, newest found, gone with its save",
+          "[checkpoint][faults]") {
+    TempDir dir;
+    const std::string root = dir.file("ck");
+    prepare_checkpoint_root(root);
+    CheckpointWriter writer(root, 0, 1, 0, 10, 1);
+    auto write_marker = [](const std::string& text) {
+        return [text](const std::string& d) { test::write_text(d + "/marker", text); };
+    };
+    writer.save(10, write_marker("save 10"));
+    writer.wait();
+    const std::string base = writer.step_dir(10);
+    CHECK(newest_progress(root, 1).empty());
+    keep_progress(base, 1, 13, write_marker("island 1 at 13"));
+    keep_progress(base, 2, 20, write_marker("island 2 at 20"));
+    // Half-written progress (a crash while keeping it) is never taken.
+    std::filesystem::create_directories(progress_dir(base, 1, 19) + ".tmp");
+    CHECK(newest_progress(root, 1) == progress_dir(base, 1, 13));
+    keep_progress(base, 1, 17, write_marker("island 1 at 17"));
+    CHECK(newest_progress(root, 1) == progress_dir(base, 1, 17));
+    CHECK_FALSE(std::filesystem::exists(progress_dir(base, 1, 13)));  // the older one goes
+    CHECK(test::read_text(newest_progress(root, 1) + "/marker") == "island 1 at 17");
+    CHECK(progress_steps(root) == std::map<int, int>{{1, 17}, {2, 20}});
+    // Keeping the same step again changes nothing (it is the same state).
+    keep_progress(base, 2, 20, write_marker("not written"));
+    CHECK(test::read_text(progress_dir(base, 2, 20) + "/marker") == "island 2 at 20");
+    // Once a newer save is published, progress past the older one is never resumed: removed.
+    writer.save(20, write_marker("save 20"));
+    writer.wait();
+    CHECK(progress_steps(root).empty());
+    CHECK(newest_progress(root, 1).empty());
+    CHECK_FALSE(std::filesystem::exists(progress_dir(base, 1, 19) + ".tmp"));
+    CHECK(std::filesystem::exists(base));  // --keep 0 keeps every save itself
+}
+
+TEST_CASE("once training failed, rank 0 publishes a save without the parts of ranks that died",
+          "[checkpoint][faults]") {
+    TempDir dir;
+    const std::string root = dir.file("ck");
+    prepare_checkpoint_root(root);
+    CheckpointWriter writer(root, 0, 2, 0, 600, 1);
+    writer.save(5, [](const std::string& d) { test::write_text(d + "/marker", "rank 0"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(published_step(root) == -1);  // rank 1's part is awaited
+    writer.give_up_after(0.1);
+    writer.wait();
+    CHECK(published_step(root) == 5);
 }

@@ -182,6 +182,69 @@ TEST_CASE("a stopped island ends the run after --sync-timeout and is named in th
     CHECK(seconds < 60);
 }
 
+TEST_CASE("islands that time out on a stopped one keep their round and a resume goes on from it",
+          "[faults][mpi]") {
+    diloco::test::require_mpirun();
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                               "OMP_NUM_THREADS=1 timeout -k 5 120 mpirun -np 2 --oversubscribe ";
+    const std::string train = std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") +
+                              " --mode diloco --islands 2 --inner-steps 20 --steps 60 --batch 8 "
+                              "--seq 64 --val-batches 1 --eval-every 60 --save-every 20 ";
+    REQUIRE(run_command(mpirun + train + "--save " + dir.file("unbroken")).exit_code == 0);
+
+    // The checkpoint at step 20 first, so that a slow disk cannot make the test's moment late.
+    const std::string ck = " --save " + dir.file("ck") + " ";
+    REQUIRE(run_command(mpirun + train + ck + "--stop-at 20").exit_code == 0);
+    const std::string out = dir.file("out"), err = dir.file("err");
+    const pid_t job = start_process(mpirun + train + ck + "--resume " + dir.file("ck") +
+                                    " --sync-timeout 2 >" + out + " 2>" + err);
+    REQUIRE(wait_for_text(out, "step    21/", job));
+    const std::string pattern = "'[t]rain --data " + dir.file("d.txt") + "'";
+    const pid_t island1 = rank_pid(pattern, 1);
+    REQUIRE(island1 > 0);
+    kill(island1, SIGSTOP);  // steps of about 0.1 s: it cannot have reached the sync at 40
+    int status = 0;
+    waitpid(job, &status, 0);
+    run_command("pkill -KILL -f " + pattern);
+    const std::string said = read_text(err);
+    INFO(said);
+    CHECK(WEXITSTATUS(status) != 0);
+    // Island 0 trained to the next sync and waited there in vain: that round is kept beside
+    // the checkpoint. (mpirun's SIGCONT before its SIGTERM may let island 1 keep its own.)
+    const std::filesystem::path base = std::filesystem::canonical(dir.file("ck"));
+    REQUIRE(base.filename() == "step-00000020");
+    const std::string kept = base.string() + ".island-0.at-00000040";
+    CHECK_THAT(said, Contains("island 0's progress from step 20 to 40 is kept in"));
+    REQUIRE(std::filesystem::is_directory(kept));
+
+    // The resume starts island 0 at that sync and island 1 at the checkpoint; the run ends as
+    // an unbroken one does, and the next save removes the progress it has used.
+    auto resumed = run_command(mpirun + train + ck + "--resume " + dir.file("ck"));
+    INFO(resumed.err);
+    CHECK(resumed.exit_code == 0);
+    CHECK(read_text(dir.file("ck/model.safetensors")) ==
+          read_text(dir.file("unbroken/model.safetensors")));
+    CHECK_FALSE(std::filesystem::exists(kept));
+}
+
+TEST_CASE("SIGTERM stops a run at a step boundary with a one-line error", "[faults]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string out = dir.file("out"), err = dir.file("err");
+    const pid_t run = start_process("exec " + std::string(DILOCO_BINARY) + " train --data " +
+                                    dir.file("d.txt") + " --steps 100000 --batch 2 --seq 16 >" +
+                                    out + " 2>" + err);
+    REQUIRE(wait_for_text(out, "step    20/", run));
+    kill(run, SIGTERM);
+    int status = 0;
+    waitpid(run, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);
+    CHECK_THAT(read_text(err), Contains("diloco: error: stopped by SIGTERM after step"));
+}
+
 TEST_CASE("supervise restarts a job whose island was killed and ends where an unbroken run ends",
           "[faults][mpi]") {
     diloco::test::require_mpirun();
@@ -189,10 +252,10 @@ TEST_CASE("supervise restarts a job whose island was killed and ends where an un
     diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
     const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                                "OMP_NUM_THREADS=1 timeout -k 5 300 ";
-    const std::string job = "mpirun -np 2 --oversubscribe " + std::string(DILOCO_BINARY) +
+    const std::string job = "mpirun -np 3 --oversubscribe " + std::string(DILOCO_BINARY) +
                             " train --data " + dir.file("d.txt") +
-                            " --mode diloco --islands 2 --inner-steps 4 --steps 60 --batch 2 "
-                            "--seq 16 --val-batches 1 --eval-every 60 --save-every 4 ";
+                            " --mode diloco --islands 3 --inner-steps 8 --steps 64 --batch 2 "
+                            "--seq 16 --val-batches 1 --eval-every 64 --save-every 8 ";
     REQUIRE(run_command(mpirun + job + "--save " + dir.file("unbroken")).exit_code == 0);
 
     const std::string out = dir.file("out"), err = dir.file("err");
@@ -210,10 +273,38 @@ TEST_CASE("supervise restarts a job whose island was killed and ends where an un
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK_THAT(said, Contains("diloco supervise: the job failed (exit status") &&
-                         Contains("restarting from step") && Contains("outer round(s) of H = 4"));
+                         Contains("restarting from step") && Contains("outer round(s) of H = 8"));
+    // mpirun stopped the islands alive with SIGTERM: they kept their round, island 1 did not.
+    CHECK_THAT(said, Contains("island 0's progress from step") &&
+                         Contains("island 2's progress from step") &&
+                         Contains("islands 0 and 2 keep their progress"));
+    CHECK(said.find("island 1's progress") == std::string::npos);
     CHECK_THAT(said, Contains("diloco supervise: recovered: training again"));
     CHECK_THAT(said, Contains("diloco supervise: the job finished after 1 restart(s)"));
-    // Resuming is bitwise: the broken run ends with the unbroken run's model.
-    CHECK(read_text(dir.file("ck/model.safetensors")) ==
-          read_text(dir.file("unbroken/model.safetensors")));
+    // Resuming is bitwise: the broken run ends with the unbroken run's model. Unless the kill
+    // came between an outer step and island 1's part of the save after it: that save went out
+    // without island 1's state, and island 1 started again from the global model.
+    if (said.find("holds no state of island 1") == std::string::npos)
+        CHECK(read_text(dir.file("ck/model.safetensors")) ==
+              read_text(dir.file("unbroken/model.safetensors")));
+}
+
+TEST_CASE("an island whose state a save lacks starts again from the global model",
+          "[faults][mpi]") {
+    diloco::test::require_mpirun();
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string train = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                              "OMP_NUM_THREADS=1 timeout -k 5 120 mpirun -np 2 --oversubscribe " +
+                              std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") +
+                              " --islands 2 --inner-steps 4 --steps 16 --batch 2 --seq 16 "
+                              "--val-batches 1 --save " + dir.file("ck") + " ";
+    REQUIRE(run_command(train + "--stop-at 8").exit_code == 0);
+    std::filesystem::remove(dir.file("ck/island-1/state.safetensors"));
+    auto resumed = run_command(train + "--resume " + dir.file("ck"));
+    INFO(resumed.err);
+    CHECK(resumed.exit_code == 0);
+    CHECK_THAT(resumed.err, Contains("holds no state of island 1 (its rank failed before writing "
+                                     "it): the island starts again from the global model"));
+    CHECK_THAT(resumed.out, Contains("step    16/16"));
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -33,6 +34,7 @@ struct SuperviseOptions {
     int slots = 1;
     double poll_s = 2;
     double stall_s = 0;
+    int grace_s = 5;
     std::vector<std::string> command;
 };
 
@@ -80,9 +82,9 @@ public:
                                 "not resume: add one (and --save-every)");
         require(o.hosts.empty() || !o.probe.empty(), "supervise: --hosts needs --probe");
         require(o.min_hosts >= 1 && o.slots >= 1 && o.restarts >= 0 && o.poll_s > 0 &&
-                    o.stall_s >= 0,
-                "supervise: --min-hosts and --slots must be positive, --restarts and --stall "
-                "not negative, --poll positive");
+                    o.stall_s >= 0 && o.grace_s >= 1,
+                "supervise: --min-hosts, --slots and --grace must be positive, --restarts and "
+                "--stall not negative, --poll positive");
         require(o.stall_s == 0 || !log_.empty(),
                 "supervise: --stall watches the metrics log: the command needs --log FILE");
     }
@@ -91,7 +93,7 @@ public:
         for (int launch = 0;; launch++) {
             const std::vector<std::string> hosts = wait_for_hosts();
             const int start_step = published_step(save_);
-            const pid_t job = start(command_line(hosts, start_step >= 0));
+            const pid_t job = start(command_line(hosts, start_step >= 0), o_.grace_s);
             say("launch " + std::to_string(launch) + ": " + describe(hosts) +
                 (start_step >= 0 ? ", resuming from step " + std::to_string(start_step)
                                  : ", from the start"));
@@ -173,11 +175,15 @@ private:
         return resume ? line + "--resume " + shell_quote(save_) : line;
     }
 
-    static pid_t start(const std::string& line) {
+    static pid_t start(const std::string& line, int grace_s) {
         const pid_t pid = fork();
         require(pid >= 0, "supervise: fork failed");
         if (pid == 0) {
             setpgid(0, 0);
+            // When a rank dies, Open MPI's mpirun waits this long, sends the others SIGTERM,
+            // waits as long again and sends SIGKILL: the islands alive keep their round's
+            // progress in between.
+            setenv("OMPI_MCA_odls_base_sigkill_timeout", std::to_string(grace_s).c_str(), 0);
             execl("/bin/sh", "sh", "-c", ("exec " + line).c_str(), static_cast<char*>(nullptr));
             _exit(127);
         }
@@ -248,8 +254,10 @@ private:
         std::string what = "the job failed (exit status " + std::to_string(end.status) + ")";
         if (end.last_step >= 0 && saved >= 0) {
             const int lost = end.last_step - saved;
-            what += " at step " + std::to_string(end.last_step) + "; restarting from step " +
-                    std::to_string(saved) + ": " + std::to_string(lost) + " step(s) lost";
+            const std::map<int, int> kept = progress_steps(save_);
+            what += " at step " + std::to_string(end.last_step) + "; " + kept_progress(kept) +
+                    "restarting from step " + std::to_string(saved) + ": " +
+                    std::to_string(lost) + " step(s) lost" + (kept.empty() ? "" : " by each");
             if (inner_steps_ > 0)
                 what += " (" + fmt(double(lost) / inner_steps_) + " outer round(s) of H = " +
                         std::to_string(inner_steps_) + ")";
@@ -257,6 +265,23 @@ private:
         say(what + ", restart " + std::to_string(failures_) + " of " +
             std::to_string(o_.restarts));
         failed_at_ = end.ended;
+    }
+
+    // "islands 0 and 2 keep their progress (to steps 69 and 70), the others are ": the islands
+    // whose leaders kept what they trained past the checkpoint, and lose none of it.
+    static std::string kept_progress(const std::map<int, int>& kept) {
+        if (kept.empty()) return "";
+        std::string islands, steps;
+        size_t i = 0;
+        for (const auto& [island, step] : kept) {
+            const char* sep = ++i == 1 ? "" : i == kept.size() ? " and " : ", ";
+            islands += sep + std::to_string(island);
+            steps += sep + std::to_string(step);
+        }
+        return (kept.size() == 1
+                    ? "island " + islands + " keeps its progress (to step " + steps + ")"
+                    : "islands " + islands + " keep their progress (to steps " + steps + ")") +
+               ", the others are ";
     }
 
     static std::string fmt(double x) {
@@ -293,6 +318,10 @@ void add_supervise_command(CLI::App& app) {
     cmd->add_option("--stall", o->stall_s,
                     "seconds without a new record in the command's --log before the job is "
                     "stopped and started again (0: never)")
+        ->capture_default_str();
+    cmd->add_option("--grace", o->grace_s,
+                    "seconds the islands alive get to keep their round's progress when a rank "
+                    "dies (Open MPI's odls_base_sigkill_timeout, unless set)")
         ->capture_default_str();
     cmd->add_option("command", o->command,
                     "the job, e.g. mpirun -H {hosts} -np {np} diloco train ... --save DIR")

@@ -12,6 +12,7 @@
 #include "tools/ranks.h"
 #include "tools/train_report.h"
 #include "util/error.h"
+#include "util/stop_signal.h"
 #include "optim/checkpoint_writer.h"
 
 namespace diloco {
@@ -156,12 +157,21 @@ void connect_island(Run& run, const TrainOptions& o) {
 }
 
 void run_train(TrainOptions& o, Comm& world) {
+    // mpirun's SIGTERM when a rank dies, a supervisor's, a person's Ctrl-C: stop at a step
+    // boundary and keep the round's progress; a rank that cannot (blocked on a lost peer)
+    // is gone 30 s later.
+    catch_stop_signals(30);
     Run run;
     run_agreed(world, [&] { setup(run, o, world); });
     run_or_abort(world, [&] {
         connect_island(run, o);
         TrainReport report(run, o);
-        run.loop->train(o.last_step(), report);
+        try {
+            run.loop->train(o.last_step(), report);
+        } catch (const Error&) {
+            report.keep_progress();
+            throw;
+        }
         report.end(o.last_step());
     });
 }

@@ -6,13 +6,16 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
+#include <utility>
 
 #include "build_info.h"
 #include "data/tokenizer.h"
 #include "model/flops.h"
 #include "util/checksum.h"
 #include "util/error.h"
+#include "util/stop_signal.h"
 
 namespace diloco {
 
@@ -298,7 +301,7 @@ void TrainReport::print_step(const StepResult& r, const std::string& rate) const
 
 void TrainReport::outer_step(const OuterReport& rep) {
     nlohmann::json r = event("outer");
-    r["step"] = step_.at("step");
+    r["step"] = rep.step;
     if (run_.loop->fragments() > 1) r["fragment"] = rep.fragment;
     r["outer_step"] = rep.outer_step;
     r["island_loss"] = rep.island_loss;
@@ -317,10 +320,12 @@ bool TrainReport::eval_due(int step, bool round_end) const {
 }
 
 void TrainReport::step_done(int step, bool round_end) {
-    if (round_end) step_["utilisation"] = clock_.utilisation();
+    // No step record: the sync of a round whose steps a resumed island had kept.
+    const bool stepped = !step_.is_null();
+    if (round_end && stepped) step_["utilisation"] = clock_.utilisation();
     clock_.pause();
     const double paused_at = seconds_since_start();
-    log_.write(step_);
+    if (stepped) log_.write(std::exchange(step_, nullptr));
     for (const nlohmann::json& r : outer_) log_.write(r);
     outer_.clear();
     if (eval_due(step, round_end)) evaluate(step, paused_at);
@@ -349,6 +354,33 @@ void TrainReport::save(int step) {
     if (!writer_) return;
     writer_->save(step, checkpoint_files(run_));
     if (step == o_.last_step()) writer_->wait();  // the run ends with its checkpoint in place
+}
+
+void TrainReport::keep_progress() {
+    DilocoLoop& loop = *run_.loop;
+    if (!writer_) return;
+    writer_->give_up_after(1);  // a peer that is gone never writes its part of a save
+    if (!loop.has_progress()) return;
+    const Topology& t = run_.comms.topology;
+    const int step = run_.trainer->steps_taken();
+    const std::string base = writer_->step_dir(loop.last_outer_step());
+    const std::string what = "island " + std::to_string(t.island) + "'s progress from step " +
+                             std::to_string(loop.last_outer_step()) + " to " +
+                             std::to_string(step);
+    if (!std::filesystem::is_directory(base)) {
+        std::fprintf(stderr, "diloco: %s is not kept: step %d was not saved (--save-every)\n",
+                     what.c_str(), loop.last_outer_step());
+        return;
+    }
+    KeepingProgress saving;  // a stop signal's grace waits for it
+    try {
+        diloco::keep_progress(base, t.island, step,
+                              [&](const std::string& dir) { loop.write_progress(dir); });
+        std::fprintf(stderr, "diloco: %s is kept in %s\n", what.c_str(),
+                     progress_dir(base, t.island, step).c_str());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "diloco: %s could not be kept: %s\n", what.c_str(), e.what());
+    }
 }
 
 void TrainReport::end(int step) {

@@ -1,7 +1,9 @@
-// Strict parsing of integers in option values.
+// Strict parsing of numbers in option values and metadata.
 // std::stoi accepts trailing junk and throws on overflow; this accepts neither silently.
 #include "util/parse.h"
 
+#include <charconv>
+#include <cmath>
 #include <stdexcept>
 
 namespace diloco {
@@ -25,6 +27,18 @@ bool parse_u64(const std::string& text, uint64_t& value) {
         return false;
     }
     return used == text.size();
+}
+
+bool parse_double(const std::string& text, double& value) {
+    const char* end = text.data() + text.size();
+    const auto [used, error] = std::from_chars(text.data(), end, value);
+    return error == std::errc() && used == end && !text.empty() && std::isfinite(value);
+}
+
+std::string exact_decimal(double x) {
+    char text[32];
+    const auto [end, error] = std::to_chars(text, text + sizeof text, x);
+    return error == std::errc() ? std::string(text, end) : std::string();
 }
 
 }  // namespace diloco
