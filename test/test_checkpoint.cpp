@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -398,15 +399,21 @@ TEST_CASE("a wrong transformers export is a one-line error naming the file", "[c
                "tensor 'lm_head.weight' differs from the token embedding");
 }
 
+namespace {
+
+// A part of a save (or progress) that is one file holding `text`.
+std::function<void(const std::string&)> write_marker(const std::string& text) {
+    return [text](const std::string& d) { test::write_text(d + "/marker", text); };
+}
+
+}  // namespace
+
 TEST_CASE("island progress beside a save: written whole, newest found, gone with its save",
           "[checkpoint][faults]") {
     TempDir dir;
     const std::string root = dir.file("ck");
     prepare_checkpoint_root(root);
     CheckpointWriter writer(root, 0, 1, 0, 10, 1);
-    auto write_marker = [](const std::string& text) {
-        return [text](const std::string& d) { test::write_text(d + "/marker", text); };
-    };
     writer.save(10, write_marker("save 10"));
     writer.wait();
     const std::string base = writer.step_dir(10);
@@ -439,7 +446,7 @@ TEST_CASE("once training failed, rank 0 publishes a save without the parts of ra
     const std::string root = dir.file("ck");
     prepare_checkpoint_root(root);
     CheckpointWriter writer(root, 0, 2, 0, 600, 1);
-    writer.save(5, [](const std::string& d) { test::write_text(d + "/marker", "rank 0"); });
+    writer.save(5, write_marker("rank 0"));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     CHECK(published_step(root) == -1);  // rank 1's part is awaited
     writer.give_up_after(0.1);
