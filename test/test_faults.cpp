@@ -190,8 +190,8 @@ TEST_CASE("islands that time out on a stopped one keep their round and a resume 
     const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                                "OMP_NUM_THREADS=1 timeout -k 5 120 mpirun -np 2 --oversubscribe ";
     const std::string train = std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") +
-                              " --mode diloco --islands 2 --inner-steps 20 --steps 60 --batch 8 "
-                              "--seq 64 --val-batches 1 --eval-every 60 --save-every 20 ";
+                              " --mode diloco --islands 2 --inner-steps 20 --steps 40 --batch 8 "
+                              "--seq 64 --val-batches 1 --eval-every 40 --save-every 20 ";
     REQUIRE(run_command(mpirun + train + "--save " + dir.file("unbroken")).exit_code == 0);
 
     // The checkpoint at step 20 first, so that a slow disk cannot make the test's moment late.
@@ -219,8 +219,9 @@ TEST_CASE("islands that time out on a stopped one keep their round and a resume 
     CHECK_THAT(said, Contains("island 0's progress from step 20 to 40 is kept in"));
     REQUIRE(std::filesystem::is_directory(kept));
 
-    // The resume starts island 0 at that sync and island 1 at the checkpoint; the run ends as
-    // an unbroken one does, and the next save removes the progress it has used.
+    // The resume starts island 0 at that sync, the run's last step, and island 1 at the
+    // checkpoint; the run ends as an unbroken one does, and the next save removes the progress
+    // it has used.
     auto resumed = run_command(mpirun + train + ck + "--resume " + dir.file("ck"));
     INFO(resumed.err);
     CHECK(resumed.exit_code == 0);

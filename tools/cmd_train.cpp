@@ -139,7 +139,8 @@ void setup(Run& run, TrainOptions& o, Comm& world) {
     if (!o.init.empty()) run.trainer->load_weights(o.init);
     run.loop = std::make_unique<DilocoLoop>(*run.trainer, run.comms, o.diloco);
     if (!o.resume.empty()) run.loop->resume(o.resume);
-    require(run.trainer->steps_taken() < o.last_step(),
+    // An island kept at the last step's sync still has that sync to take.
+    require(run.loop->last_outer_step() < o.last_step(),
             o.resume + ": the run is already at step " +
                 std::to_string(run.trainer->steps_taken()) + ", nothing to train up to step " +
                 std::to_string(o.last_step()) + " (raise --steps)");
