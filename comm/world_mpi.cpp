@@ -179,10 +179,10 @@ private:
                           what);
             }
             if (!done && std::chrono::steady_clock::now() > deadline)
-                throw Error(missing(arrivals, from, what));
+                throw Interrupted(missing(arrivals, from, what));
             // A stop asked while waiting on other islands: the caller keeps what it can.
             if (!done && stop_signal())
-                throw Error(std::string("MPI ") + what + " across islands: stopped by " +
+                throw Interrupted(std::string("MPI ") + what + " across islands: stopped by " +
                             stop_signal_name() + " while waiting for the other islands");
             if (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
         }

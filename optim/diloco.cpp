@@ -114,7 +114,7 @@ void DilocoLoop::train(int last_step, LoopObserver& observer) {
         close_step(step, last_step, observer);
     while (inner_.steps_taken() < last_step) {
         if (stop_agreed())
-            throw Error(std::string("stopped by ") + stop_signal_name() + " after step " +
+            throw Interrupted(std::string("stopped by ") + stop_signal_name() + " after step " +
                         std::to_string(inner_.steps_taken()));
         const StepResult r = inner_step();
         observer.inner_step(r);

@@ -169,7 +169,7 @@ void run_train(TrainOptions& o, Comm& world) {
         TrainReport report(run, o);
         try {
             run.loop->train(o.last_step(), report);
-        } catch (const Error&) {
+        } catch (const Interrupted&) {
             report.keep_progress();
             throw;
         }

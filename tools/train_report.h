@@ -52,7 +52,7 @@ public:
     void step_done(int step, bool round_end) override;
     // The last record: the run went to its last step.
     void end(int step);
-    // After training stopped on an error (a peer island lost, a stop signal): the island's
+    // After training was interrupted (a peer island lost, a stop signal): the island's
     // leader keeps what the island trained since the last outer step beside that step's save,
     // so that a restart goes on from it (optim/checkpoint_writer.h).
     void keep_progress();

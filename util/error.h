@@ -1,4 +1,4 @@
-// The one error type of diloco: a message meant for the user, naming the file and the problem.
+// The error type of diloco: a message meant for the user, naming the file and the problem.
 // Commands catch it at the top, print it on one line and exit non-zero.
 #pragma once
 
@@ -10,6 +10,14 @@ namespace diloco {
 class Error : public std::runtime_error {
 public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Training cut short from outside the island: a stop signal, or another island that did not
+// answer within --sync-timeout. What the island trained is sound and may be kept; after any
+// other Error (a non-finite loss, a bad file) it may not be.
+class Interrupted : public Error {
+public:
+    using Error::Error;
 };
 
 // Throws Error(message) unless ok; for checks on user input, files and configs.
