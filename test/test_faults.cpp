@@ -309,3 +309,20 @@ TEST_CASE("an island whose state a save lacks starts again from the global model
                                      "it): the island starts again from the global model"));
     CHECK_THAT(resumed.out, Contains("step    16/16"));
 }
+
+TEST_CASE("supervise refuses options that cannot work before starting anything",
+          "[cli][bad-input]") {
+    const std::pair<const char*, const char*> cases[] = {
+        {"-- true", "the command has no --save DIR"},
+        {"--grace 0 -- true --save ck", "--min-hosts, --slots and --grace must be positive"},
+        {"--hosts a,b -- true --save ck", "--hosts needs --probe"},
+        {"--stall 5 -- true --save ck", "--stall watches the metrics log"},
+    };
+    for (const auto& [args, message] : cases) {
+        auto r = diloco::test::run_diloco(std::string("supervise ") + args);
+        INFO(args << ": " << r.err);
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Contains(message));
+        CHECK(r.err.find("launch") == std::string::npos);  // nothing was started
+    }
+}
