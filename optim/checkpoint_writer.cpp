@@ -40,29 +40,32 @@ int step_of(const fs::path& dir) {
     return step;
 }
 
-// The step of the save that a directory named step-N.island-I.at-M (whole or not) continues,
-// or -1.
-int progress_base(const fs::path& dir) {
+// The parts of a progress directory's name BASE.island-I.at-M: base is empty when the name is
+// not one; step is -1 while it is half written (BASE.island-I.at-M.tmp).
+struct ProgressName {
+    std::string base;
+    int island = -1, step = -1;
+};
+
+ProgressName progress_name(const fs::path& dir) {
     const std::string name = dir.filename().string();
-    const size_t dot = name.find(".island-");
-    return dot == std::string::npos ? -1 : step_of(name.substr(0, dot));
+    const size_t island = name.find(".island-"), at = name.find(".at-", island);
+    ProgressName p;
+    if (island == std::string::npos || at == std::string::npos) return p;
+    constexpr size_t kIsland = sizeof ".island-" - 1, kAt = sizeof ".at-" - 1;
+    if (!parse_int(name.substr(island + kIsland, at - island - kIsland), p.island)) return p;
+    p.base = name.substr(0, island);
+    if (!parse_int(name.substr(at + kAt), p.step)) p.step = -1;
+    return p;
 }
 
-// BASE.island-I.at-: the name of island I's progress past BASE without the step.
-std::string progress_stem(const std::string& base, int island) {
-    return base + ".island-" + std::to_string(island) + ".at-";
-}
-
-// Whole progress directories of `island` past the save base_dir, by step.
-std::map<int, fs::path> island_progress(const fs::path& base_dir, int island) {
-    const std::string stem = progress_stem(base_dir.filename().string(), island);
-    std::map<int, fs::path> found;
+// Whole progress past the save base_dir (the step directory itself), by island, then step.
+std::map<std::pair<int, int>, fs::path> progress_past(const fs::path& base_dir) {
+    std::map<std::pair<int, int>, fs::path> found;
     std::error_code ec;
     for (const fs::directory_entry& e : fs::directory_iterator(base_dir.parent_path(), ec)) {
-        const std::string name = e.path().filename().string();
-        int step = -1;
-        if (name.starts_with(stem) && parse_int(name.substr(stem.size()), step))
-            found[step] = e.path();
+        const ProgressName p = progress_name(e.path());
+        if (p.base == base_dir.filename() && p.step >= 0) found[{p.island, p.step}] = e.path();
     }
     return found;
 }
@@ -70,9 +73,9 @@ std::map<int, fs::path> island_progress(const fs::path& base_dir, int island) {
 }  // namespace
 
 std::string progress_dir(const std::string& base_dir, int island, int step) {
-    char digits[16];
-    std::snprintf(digits, sizeof digits, "%08d", step);
-    return progress_stem(base_dir, island) + digits;
+    char suffix[48];
+    std::snprintf(suffix, sizeof suffix, ".island-%d.at-%08d", island, step);
+    return base_dir + suffix;
 }
 
 void keep_progress(const std::string& base_dir, int island, int step,
@@ -84,34 +87,24 @@ void keep_progress(const std::string& base_dir, int island, int step,
         write(partial);
         fs::rename(partial, dir);
     }
-    for (const auto& [kept, path] : island_progress(base_dir, island))
-        if (kept != step) fs::remove_all(path);
+    for (const auto& [at, path] : progress_past(base_dir))
+        if (at.first == island && at.second != step) fs::remove_all(path);
 }
 
 std::map<int, int> progress_steps(const std::string& dir) {
     std::error_code ec;
-    const fs::path base = fs::canonical(dir, ec);
-    std::map<int, int> steps;
-    if (ec) return steps;
-    const std::string stem = base.filename().string() + ".island-";
-    for (const fs::directory_entry& e : fs::directory_iterator(base.parent_path(), ec)) {
-        const std::string name = e.path().filename().string();
-        const size_t at = name.find(".at-");
-        int island = -1, step = -1;
-        if (name.starts_with(stem) && at != std::string::npos &&
-            parse_int(name.substr(stem.size(), at - stem.size()), island) &&
-            parse_int(name.substr(at + 4), step))
-            steps[island] = std::max(steps[island], step);
-    }
-    return steps;
+    const fs::path base = fs::canonical(dir, ec);  // the link's target
+    std::map<int, int> newest;
+    if (ec) return newest;
+    for (const auto& [at, path] : progress_past(base)) newest[at.first] = at.second;  // in order
+    return newest;
 }
 
 std::string newest_progress(const std::string& dir, int island) {
-    std::error_code ec;
-    const fs::path base = fs::canonical(dir, ec);
-    if (ec) return "";
-    const std::map<int, fs::path> found = island_progress(base, island);
-    return found.empty() ? "" : found.rbegin()->second.string();
+    const std::map<int, int> newest = progress_steps(dir);
+    const auto it = newest.find(island);
+    return it == newest.end() ? ""
+                              : progress_dir(fs::canonical(dir).string(), island, it->second);
 }
 
 void prepare_checkpoint_root(const std::string& root) {
@@ -232,7 +225,8 @@ void CheckpointWriter::prune(int newest) {
 void CheckpointWriter::remove_progress_before(int newest) {
     std::vector<fs::path> old;
     for (const fs::directory_entry& e : fs::directory_iterator(steps_)) {
-        const int base = progress_base(e.path());
+        const ProgressName p = progress_name(e.path());
+        const int base = p.base.empty() ? -1 : step_of(p.base);
         if (base >= 0 && base < newest) old.push_back(e.path());
     }
     for (const fs::path& p : old) fs::remove_all(p);

@@ -115,7 +115,7 @@ void DilocoLoop::train(int last_step, LoopObserver& observer) {
     while (inner_.steps_taken() < last_step) {
         if (stop_agreed())
             throw Interrupted(std::string("stopped by ") + stop_signal_name() + " after step " +
-                        std::to_string(inner_.steps_taken()));
+                              std::to_string(inner_.steps_taken()));
         const StepResult r = inner_step();
         observer.inner_step(r);
         close_step(r.step, last_step, observer);
@@ -248,11 +248,7 @@ OuterReport DilocoLoop::outer_step(PendingSync& p) {
     inner_.model().set_params(local);
     traffic_.add(p.report.sync);
     last_outer_step_ = inner_.steps_taken();
-    if (catch_up_s_ > 0) {  // the islands behind have caught up
-        catch_up_s_ = 0;
-        for (Comm* c : {comms_.world, comms_.cross.get(), comms_.leaders.get()})
-            c->extend_deadline(0);
-    }
+    if (catch_up_s_ > 0) extend_deadlines(0);  // the islands behind have caught up
     return std::move(p.report);
 }
 

@@ -86,7 +86,7 @@ public:
 
     // Trains up to inner step `last_step` (Algorithm 1; see diloco.cpp); the last step merges
     // every sync still in flight. A stop signal (util/stop_signal.h), agreed on by the island's
-    // ranks at a step boundary, ends it with an Error.
+    // ranks at a step boundary, ends it with Interrupted (util/error.h).
     void train(int last_step, LoopObserver& observer);
     int fragments() const { return config_.fragments; }
 
@@ -145,6 +145,7 @@ private:
     void close_step(int step, int last_step, LoopObserver& observer);
     void load_progress(const std::string& dir, int base);
     void allow_catch_up();
+    void extend_deadlines(double seconds);
     bool due(const Fragment& fragment, int step) const;
     void start_mean(int f);
     OuterReport outer_step(PendingSync& sync);

@@ -195,8 +195,8 @@ void DilocoLoop::resume(const std::string& dir) {
         const std::string residuals = residual_file(dir, t.island, t.local_rank);
         if (!residual_.empty() && t.islands == s.islands && std::filesystem::exists(residuals))
             read_residuals(residuals, residual_, owner_residual_);
-        const std::string progress = newest_progress(dir, t.island);
-        if (keeps_progress() && !progress.empty()) load_progress(progress, s.step);
+        const std::string progress = keeps_progress() ? newest_progress(dir, t.island) : "";
+        if (!progress.empty()) load_progress(progress, s.step);
     } else {
         // A new island: global parameters, fresh moments, its own stream where it left off.
         if (t.island < s.islands && t.local_rank == 0)
@@ -262,10 +262,14 @@ void DilocoLoop::allow_catch_up() {
     comms_.world->allreduce_sum(steps.data(), steps.size());
     const auto [behind, ahead] = std::minmax_element(steps.begin(), steps.begin() + t.world_size);
     const double step_s = *std::max_element(steps.begin() + t.world_size, steps.end());
-    catch_up_s_ = 2 * (*ahead - *behind) * step_s;
-    if (catch_up_s_ > 0)
-        for (Comm* c : {comms_.world, comms_.cross.get(), comms_.leaders.get()})
-            c->extend_deadline(catch_up_s_);
+    if (*ahead > *behind) extend_deadlines(2 * (*ahead - *behind) * step_s);
+}
+
+// Every communicator with a deadline: those that cross islands.
+void DilocoLoop::extend_deadlines(double seconds) {
+    catch_up_s_ = seconds;
+    for (Comm* c : {comms_.world, comms_.cross.get(), comms_.leaders.get()})
+        c->extend_deadline(seconds);
 }
 
 }  // namespace diloco
