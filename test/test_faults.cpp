@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "model/checkpoint.h"
+#include "optim/checkpoint_writer.h"
 #include "test/helpers.h"
 #include "test/skip.h"
 
@@ -324,5 +326,101 @@ TEST_CASE("supervise refuses options that cannot work before starting anything",
         CHECK(r.exit_code != 0);
         CHECK_THAT(r.err, Contains(message));
         CHECK(r.err.find("launch") == std::string::npos);  // nothing was started
+    }
+}
+
+namespace {
+
+// Runs `train` until its stdout shows step `after`, stops it with SIGTERM and returns its stderr.
+std::string stop_after(const std::string& train, int after, const TempDir& dir) {
+    const std::string out = dir.file("out"), err = dir.file("err");
+    std::filesystem::remove(out);  // an earlier run's lines must not answer for this one
+    const pid_t run = start_process("exec " + train + " >" + out + " 2>" + err);
+    char line[32];
+    std::snprintf(line, sizeof line, "step %5d/", after);
+    REQUIRE(wait_for_text(out, line, run));
+    kill(run, SIGTERM);
+    int status = 0;
+    waitpid(run, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);
+    return read_text(err);
+}
+
+}  // namespace
+
+TEST_CASE("one island stopped by SIGTERM keeps its round only beside a save of its last outer step",
+          "[faults]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string train = std::string(DILOCO_BINARY) + " train --data " + dir.file("d.txt") +
+                              " --mode diloco --islands 1 --inner-steps 50 --steps 300 --batch 4 "
+                              "--seq 32 --val-batches 1 --eval-every 300 ";
+    // No save at step 50: nothing to keep the round beside, and the run says so.
+    const std::string unsaved = stop_after(train + "--save " + dir.file("a"), 60, dir);
+    INFO(unsaved);
+    CHECK_THAT(unsaved, Contains("diloco: error: stopped by SIGTERM after step"));
+    CHECK_THAT(unsaved, Contains("is not kept: step 50 was not saved (--save-every)"));
+
+    // A save every outer step: the round is kept, and the resume ends bitwise where an unbroken
+    // run ends (unless the stop fell on a step that closed a round: then there is nothing).
+    REQUIRE(run_command(train + "--save " + dir.file("unbroken")).exit_code == 0);
+    const std::string saved = train + "--save-every 50 --save " + dir.file("b");
+    const std::string said = stop_after(saved, 60, dir);
+    INFO(said);
+    const size_t at = said.find("after step ");
+    REQUIRE(at != std::string::npos);
+    const int stopped = std::stoi(said.substr(at + 11));
+    if (stopped % 50 != 0) CHECK_THAT(said, Contains(" to " + std::to_string(stopped) + " is kept in"));
+    auto resumed = run_command(saved + " --resume " + dir.file("b"));
+    INFO(resumed.err);
+    CHECK(resumed.exit_code == 0);
+    CHECK(read_text(dir.file("b/model.safetensors")) ==
+          read_text(dir.file("unbroken/model.safetensors")));
+}
+
+TEST_CASE("progress that does not fit its checkpoint is refused on resume, naming it",
+          "[faults][bad-input]") {
+    TempDir dir;
+    diloco::test::write_text(dir.file("d.txt"), diloco::test::synthetic_text(30000, 9));
+    const std::string train = "train --data " + dir.file("d.txt") +
+                              " --mode diloco --islands 1 --inner-steps 4 --steps 16 --batch 2 "
+                              "--seq 16 --val-batches 1 --save " + dir.file("ck") + " ";
+    REQUIRE(diloco::test::run_diloco(train + "--stop-at 8").exit_code == 0);
+    const std::string base = std::filesystem::canonical(dir.file("ck")).string();
+    const diloco::ModelCheckpoint model = diloco::load_model(base);
+    // Progress at step `step` with this metadata, and the checkpoint's state (of step 8).
+    auto craft = [&](int step, std::map<std::string, std::string> meta) {
+        const std::string progress = diloco::progress_dir(base, 0, step);
+        std::filesystem::remove_all(progress);
+        meta["diloco_step"] = std::to_string(step);
+        diloco::save_model(progress, model.config, model.params, meta);
+        std::filesystem::copy_file(base + "/island-0/state.safetensors",
+                                   progress + "/state.safetensors");
+        return progress;
+    };
+    const std::map<std::string, std::string> round = {
+        {"base_step", "8"}, {"round_loss", "3.5"}, {"round_seconds", "0.1"}};
+    const struct {
+        int step;
+        std::map<std::string, std::string> meta;
+        std::string error;
+    } cases[] = {
+        {10, {}, "not the progress of an island past step 8"},
+        {10, {{"base_step", "4"}, {"round_loss", "1"}, {"round_seconds", "1"}},
+         "not the progress of an island past step 8"},
+        {10, {{"base_step", "8"}, {"round_loss", "nan"}, {"round_seconds", "1"}},
+         "not the progress of an island past step 8"},
+        {13, round, "step 13 is not within the round after step 8 (H = 4)"},
+        {10, round, "parameters and state come from different steps"},
+    };
+    for (const auto& c : cases) {
+        const std::string progress = craft(c.step, c.meta);
+        auto r = diloco::test::run_diloco(train + "--resume " + dir.file("ck"));
+        INFO(c.error << ": " << r.err);
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Contains(progress + ": " + c.error));
+        CHECK(r.out.find("step    9/") == std::string::npos);
+        std::filesystem::remove_all(progress);
     }
 }
