@@ -20,6 +20,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/residual.h"
+#include "kernels/cpu/simd.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -292,6 +293,23 @@ TEST_CASE("cpu embedding: gradients, accumulation, float vs double", "[cpu]") {
 TEST_CASE("cpu layernorm: gradients, accumulation, float vs double", "[cpu]") {
     check_op(LayerNormOp{10, 7}, 20);
     check_op(LayerNormOp{1, 9}, 21);
+}
+
+TEST_CASE("cpu exp_approx: 2 ulp on its range, clamped outside it, NaN stays NaN", "[cpu]") {
+    for (float x = -87.0f; x <= 88.0f; x += 0.01953125f) {
+        const double exact = std::exp(static_cast<double>(x));
+        const double ulp = std::nextafter(static_cast<float>(exact), INFINITY) - static_cast<float>(exact);
+        INFO("x = " << x);
+        REQUIRE(std::fabs(cpu::exp_approx(x) - exact) <= 2 * ulp);
+    }
+    const float inf = std::numeric_limits<float>::infinity();
+    for (float x : {-inf, -1000.0f, -88.5f}) CHECK(cpu::exp_approx(x) == cpu::exp_approx(-87.0f));
+    for (float x : {inf, 1000.0f, 88.5f}) CHECK(cpu::exp_approx(x) == cpu::exp_approx(88.0f));
+    CHECK(std::isfinite(cpu::exp_approx(inf)));
+    // A diverging run feeds NaN logits to the softmax: it must come out NaN, so the loss check
+    // sees it, and its conversion to an exponent must stay defined (UBSan found it was not).
+    CHECK(std::isnan(cpu::exp_approx(std::numeric_limits<float>::quiet_NaN())));
+    CHECK(std::isnan(cpu::exp_approx(-std::numeric_limits<float>::quiet_NaN())));
 }
 
 TEST_CASE("cpu gelu: derivative, float vs double", "[cpu]") {

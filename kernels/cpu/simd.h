@@ -22,9 +22,9 @@
 namespace diloco::cpu {
 
 // e^x in fp32 to within 2 ulp for x in [-87, 88] (below, a tiny positive number; above, a huge
-// one; never inf or NaN for finite x): x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series
-// to r^7, 2^n put into the exponent. No branches and no libm, so loops of it vectorise. A clone
-// may contract a * b + c into an FMA: the bits are fixed per CPU, not across CPUs.
+// one; never inf for any x, NaN only for NaN): x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor
+// series to r^7, 2^n put into the exponent. No branches and no libm, so loops of it vectorise. A
+// clone may contract a * b + c into an FMA: the bits are fixed per CPU, not across CPUs.
 inline float exp_approx(float x) {
     x = std::min(std::max(x, -87.0f), 88.0f);
     constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -38,7 +38,9 @@ inline float exp_approx(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    // A NaN passes the clamp and would be converted to int (undefined); the select keeps the
+    // conversion defined and leaves the NaN in p to come out.
+    const int32_t bits = (static_cast<int32_t>(n == n ? n : 0.0f) + 127) << 23;
     float scale;
     std::memcpy(&scale, &bits, sizeof scale);
     return p * scale;
