@@ -64,7 +64,8 @@ static uint64_t size_of(const std::string& path) {
     return ec ? 0 : size;
 }
 
-RecordReader::RecordReader(std::vector<std::string> files) : files_(std::move(files)) {
+RecordReader::RecordReader(std::vector<std::string> files, unsigned read_chunk)
+    : files_(std::move(files)), read_chunk_(read_chunk) {
     for (const std::string& f : files_) total_ += size_of(f);
 }
 
@@ -88,10 +89,10 @@ bool RecordReader::next(Record& r) {
         if (next_file_ == files_.size()) return false;
         const std::string& path = files_[next_file_++];
         if (is_json_lines(path)) {
-            json_ = std::make_unique<GzReader>(path);
+            json_ = std::make_unique<GzReader>(path, read_chunk_);
             continue;
         }
-        r.raw = GzReader(path).read_all();
+        r.raw = GzReader(path, read_chunk_).read_all();
         r.file = path;
         r.line = 0;
         r.json = false;

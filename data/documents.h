@@ -36,7 +36,8 @@ struct Document {
 // The records of the files in order. Blank lines of JSON-lines files are skipped.
 class RecordReader {
 public:
-    explicit RecordReader(std::vector<std::string> files);
+    explicit RecordReader(std::vector<std::string> files,
+                          unsigned read_chunk = GzReader::kDefaultChunk);
     ~RecordReader();
     bool next(Record& r);  // false when every file is read
     // Bytes of the input files consumed so far (compressed bytes for gzip), and their total.
@@ -45,6 +46,7 @@ public:
 
 private:
     std::vector<std::string> files_;
+    unsigned read_chunk_;
     size_t next_file_ = 0;
     uint64_t done_ = 0, total_ = 0;   // sizes of the files finished and of all files
     std::unique_ptr<GzReader> json_;  // the JSON-lines file being read, if any
@@ -68,8 +70,9 @@ struct ReadStats {
 // Records parsed one by one, malformed ones counted and skipped (or fatal when strict).
 class DocumentReader {
 public:
-    DocumentReader(std::vector<std::string> files, std::string field, bool strict)
-        : records_(std::move(files)), field_(std::move(field)), strict_(strict) {}
+    DocumentReader(std::vector<std::string> files, std::string field, bool strict,
+                   unsigned read_chunk = GzReader::kDefaultChunk)
+        : records_(std::move(files), read_chunk), field_(std::move(field)), strict_(strict) {}
     bool next(Document& doc);
     const ReadStats& stats() const { return stats_; }
 

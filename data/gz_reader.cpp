@@ -4,6 +4,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -12,15 +13,12 @@
 
 namespace diloco {
 
-namespace {
-constexpr unsigned kChunk = 1 << 20;
-}
-
-GzReader::GzReader(const std::string& path) : path_(path) {
+GzReader::GzReader(const std::string& path, unsigned chunk) : path_(path), chunk_(chunk) {
     require(!std::filesystem::is_directory(path), path + ": is a directory, expected a file");
     file_ = gzopen(path.c_str(), "rb");
     require(file_ != nullptr, path + ": cannot open (" + std::strerror(errno) + ")");
-    gzbuffer(file_, kChunk);
+    // zlib's own buffer is 8 KiB unless told; below that it would only cost more calls.
+    gzbuffer(file_, std::max(chunk, 8192u));
 }
 
 GzReader::~GzReader() {
@@ -36,8 +34,8 @@ bool GzReader::fill() {
     if (eof_) return false;
     if (pos_ > 0) buffer_.erase(0, pos_), pos_ = 0;
     size_t old = buffer_.size();
-    buffer_.resize(old + kChunk);
-    int n = gzread(file_, buffer_.data() + old, kChunk);
+    buffer_.resize(old + chunk_);
+    int n = gzread(file_, buffer_.data() + old, chunk_);
     int err = Z_OK;
     const char* what = gzerror(file_, &err);
     // A stream cut short reads as a clean end with Z_BUF_ERROR ("unexpected end of file").

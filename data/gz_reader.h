@@ -11,7 +11,11 @@ namespace diloco {
 
 class GzReader {
 public:
-    explicit GzReader(const std::string& path);
+    // Bytes decompressed per read: large for throughput; the fuzz harness takes small ones,
+    // which are cheap and put line ends across reads.
+    static constexpr unsigned kDefaultChunk = 1 << 20;
+
+    explicit GzReader(const std::string& path, unsigned chunk = kDefaultChunk);
     ~GzReader();
     GzReader(const GzReader&) = delete;
     GzReader& operator=(const GzReader&) = delete;
@@ -30,6 +34,7 @@ private:
     bool fill();  // more bytes into buffer_; false at the end of the file
     std::string path_;
     gzFile file_ = nullptr;
+    unsigned chunk_;
     std::string buffer_;
     size_t pos_ = 0;        // start of the unread part of buffer_
     uint64_t decoded_ = 0;  // decompressed bytes so far, for messages

@@ -18,8 +18,9 @@ using diloco::test::TempDir;
 namespace {
 
 std::vector<Document> read_docs(const std::vector<std::string>& inputs, bool strict,
-                                ReadStats* stats = nullptr, const std::string& field = "text") {
-    DocumentReader reader(expand_inputs(inputs), field, strict);
+                                ReadStats* stats = nullptr, const std::string& field = "text",
+                                unsigned chunk = GzReader::kDefaultChunk) {
+    DocumentReader reader(expand_inputs(inputs), field, strict, chunk);
     std::vector<Document> docs;
     for (Document d; reader.next(d);) docs.push_back(d);
     if (stats) *stats = reader.stats();
@@ -72,6 +73,28 @@ TEST_CASE("JSON lines, gzipped or not, give the chosen field and the url", "[dat
                                           "\n");
     CHECK(texts(read_docs({dir.file("c.jsonl")}, true, nullptr, "body")) ==
           std::vector<std::string>{"other field"});
+}
+
+TEST_CASE("reads of a few bytes give the same documents, lines and text files", "[data]") {
+    TempDir dir;
+    std::vector<std::string> long_docs = {std::string(5000, 'x'), "", "short", "two\nlines"};
+    std::string lines = test::jsonl(long_docs);
+    test::write_text(dir.file("a.jsonl"), lines + "\n\n{\"text\": 5}\n" + lines);
+    test::write_gz(dir.file("b.jsonl.gz"), lines + "no newline at the end");
+    test::write_text(dir.file("c.txt"), std::string(3000, 'y'));
+    for (const char* name : {"a.jsonl", "b.jsonl.gz", "c.txt"}) {
+        ReadStats whole, bytewise;
+        std::vector<Document> big = read_docs({dir.file(name)}, false, &whole);
+        for (unsigned chunk : {1u, 7u, 4096u}) {
+            INFO(name << " read " << chunk << " bytes at a time");
+            std::vector<Document> small = read_docs({dir.file(name)}, false, &bytewise, "text", chunk);
+            REQUIRE(texts(small) == texts(big));
+            for (size_t i = 0; i < big.size(); i++) CHECK(small[i].line == big[i].line);
+            CHECK(bytewise.malformed == whole.malformed);
+            CHECK(bytewise.messages == whole.messages);
+        }
+    }
+    CHECK(read_docs({dir.file("a.jsonl")}, false).size() == 8);
 }
 
 TEST_CASE("malformed JSON lines are counted, reported by line and skipped; fatal if strict",
