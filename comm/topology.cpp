@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <sstream>
 
 #include "util/error.h"
@@ -84,7 +85,35 @@ Topology make_topology(int world_rank, const std::vector<int>& island_of_rank) {
         t.island_sizes[island_of_rank[r]]++;
     }
     t.local_size = t.island_sizes[t.island];
+    t.island_ids.resize(t.islands);
+    std::iota(t.island_ids.begin(), t.island_ids.end(), 0);
     return t;
+}
+
+int Topology::id_count() const { return *std::max_element(island_ids.begin(), island_ids.end()) + 1; }
+
+std::vector<int> parse_island_ids(const std::string& ids, int islands, const std::string& name) {
+    std::vector<int> out;
+    if (ids.empty()) {
+        out.resize(islands);
+        std::iota(out.begin(), out.end(), 0);
+        return out;
+    }
+    const std::string what = name + " '" + ids + "': ";
+    std::stringstream in(ids);
+    for (std::string word; std::getline(in, word, ',');) {
+        int id = -1;
+        // A bound keeps the data's stream count and the checkpoint's directories sane.
+        require(parse_int(word, id) && id >= 0 && id < 4096,
+                what + "'" + word + "' is not an id from 0 to 4095");
+        require(std::find(out.begin(), out.end(), id) == out.end(),
+                what + "id " + word + " is given twice");
+        out.push_back(id);
+    }
+    require(static_cast<int>(out.size()) == islands,
+            what + std::to_string(out.size()) + " ids for " + std::to_string(islands) +
+                " island" + (islands == 1 ? "" : "s"));
+    return out;
 }
 
 namespace {

@@ -16,7 +16,14 @@ struct Topology {
     int local_rank = 0, local_size = 1;
     std::vector<int> island_of_rank;  // for every world rank
     std::vector<int> island_sizes;
-    bool uniform() const;             // every island has the same number of ranks
+    // Each island's id (--island-ids; its index unless given): what its saved state, kept
+    // progress, data stream and seeds belong to, so that an island keeps them when a restart on
+    // fewer hosts numbers the islands anew.
+    std::vector<int> island_ids;
+    bool uniform() const;  // every island has the same number of ranks
+    int island_id() const { return island_ids[island]; }
+    // One more than the largest id: the number of streams the data is dealt into.
+    int id_count() const;
 };
 
 // Island of every rank from the options: `islands` is a count K (equal contiguous groups) or
@@ -25,6 +32,11 @@ std::vector<int> assign_islands(int world_size, const std::string& islands,
                                 const std::string& sizes,
                                 const std::vector<std::string>& host_of_rank);
 Topology make_topology(int world_rank, const std::vector<int>& island_of_rank);
+
+// "--island-ids 0,2": one distinct id in [0, 4096) per island, in island order; empty: 0..K-1.
+// Errors start with `name` and the text.
+std::vector<int> parse_island_ids(const std::string& ids, int islands,
+                                  const std::string& name = "--island-ids");
 
 // This process's place on its machine from the launcher's environment: Open MPI's
 // OMPI_COMM_WORLD_LOCAL_RANK/_LOCAL_SIZE, else Slurm's SLURM_LOCALID with SLURM_TASKS_PER_NODE

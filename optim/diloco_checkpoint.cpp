@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "comm/topology.h"
 #include "model/checkpoint.h"
 #include "optim/checkpoint_writer.h"
 #include "optim/diloco.h"
@@ -48,6 +49,9 @@ void write_outer_state(const std::string& file, const OuterState& s) {
                                                {"islands", std::to_string(s.islands)}};
     for (const auto& [island, position] : s.data_positions)
         meta[kPositionKey + std::to_string(island)] = std::to_string(position);
+    std::string ids;
+    for (int id : s.island_ids) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    if (!ids.empty()) meta["island_ids"] = ids;
     std::vector<int32_t> counters;
     for (const FragmentCounters& f : s.fragments)
         counters.insert(counters.end(), {f.syncs, f.outer_steps, f.inner_steps});
@@ -68,6 +72,9 @@ OuterState read_outer_state(const std::string& file, size_t n, bool adam, int fr
     s.step = meta_count(f, "diloco_step");
     s.islands = meta_count(f, "islands");
     require(s.islands >= 1, file + ": islands '0' is not a number of islands");
+    const bool given = f.metadata().count("island_ids") > 0;
+    s.island_ids = parse_island_ids(given ? f.meta("island_ids") : "", s.islands,
+                                    file + ": metadata island_ids");
     f.require_only(adam ? std::vector<std::string>{"outer.m", "outer.v", "fragments"}
                         : std::vector<std::string>{"outer.m", "fragments"});
     s.m.resize(n);
@@ -125,25 +132,27 @@ std::function<void(const std::string&)> DilocoLoop::snapshot() {
     require(pending_.empty(), "cannot save while an outer sync is in flight");
     const std::map<std::string, std::string> meta = {
         {"diloco_step", std::to_string(inner_.steps_taken())}};
-    std::vector<double> positions(t.islands, 0.0);
+    std::vector<double> positions(t.islands, 0.0);  // by island, not id
     if (t.local_rank == 0) {
         positions[t.island] = static_cast<double>(inner_.data_position());
         comms_.leaders->allreduce_sum(positions.data(), t.islands);
     }
+    const int id = t.island_id();
     std::vector<std::function<void(const std::string&)>> writers;
     const GptConfig config = inner_.model().config();
     if (t.world_rank == 0) {
         OuterState s{mode_name(config_.mode), inner_.steps_taken(), t.islands, outer_.moment1(),
-                     outer_.moment2(), {}, known_positions_};
+                     outer_.moment2(), {}, known_positions_, t.island_ids};
         for (const Fragment& f : fragments_) s.fragments.push_back(f.count);
-        for (int i = 0; i < t.islands; i++) s.data_positions[i] = uint64_t(positions[i]);
+        for (int i = 0; i < t.islands; i++)
+            s.data_positions[t.island_ids[i]] = uint64_t(positions[i]);
         writers.push_back([config, meta, params = global_params(), s](const std::string& dir) {
             save_model(dir, config, params, meta);
             write_outer_state(outer_state_file(dir), s);
         });
     }
     if (t.local_rank == 0) {
-        const std::string island = "/island-" + std::to_string(t.island);
+        const std::string island = "/island-" + std::to_string(id);
         if (own_models_)
             writers.push_back([config, meta, island, params = inner_.model().get_params()](
                                   const std::string& dir) { save_model(dir + island, config, params, meta); });
@@ -153,7 +162,7 @@ std::function<void(const std::string&)> DilocoLoop::snapshot() {
         });
     }
     if (!residual_.empty())
-        writers.push_back([island = t.island, rank = t.local_rank, residual = residual_,
+        writers.push_back([island = id, rank = t.local_rank, residual = residual_,
                            owner = owner_residual_](const std::string& dir) {
             std::filesystem::create_directories(island_dir(dir, island));
             write_residuals(residual_file(dir, island, rank), residual, owner);
@@ -184,29 +193,37 @@ void DilocoLoop::resume(const std::string& dir) {
     for (size_t f = 0; f < fragments_.size(); f++) fragments_[f].count = s.fragments[f];
     known_positions_ = s.data_positions;
 
-    const std::string idir = island_dir(dir, t.island);
-    if (t.island < s.islands && std::filesystem::exists(idir + "/state.safetensors")) {
-        if (own_models_ && t.islands == s.islands)
+    const int id = t.island_id();
+    const bool as_saved = t.island_ids == s.island_ids;  // the same islands, in the same order
+    const std::string idir = island_dir(dir, id);
+    if (std::filesystem::exists(idir + "/state.safetensors")) {
+        if (own_models_ && as_saved)
             inner_.load_weights(idir);
         inner_.load_state(idir + "/state.safetensors");
         require(inner_.steps_taken() == s.step,
                 idir + ": island state comes from a different save than " + dir);
         // Each rank's slice of the codec's residual, when the islands are as they were.
-        const std::string residuals = residual_file(dir, t.island, t.local_rank);
-        if (!residual_.empty() && t.islands == s.islands && std::filesystem::exists(residuals))
+        const std::string residuals = residual_file(dir, id, t.local_rank);
+        if (!residual_.empty() && as_saved && std::filesystem::exists(residuals))
             read_residuals(residuals, residual_, owner_residual_);
-        const std::string progress = keeps_progress() ? newest_progress(dir, t.island) : "";
-        if (!progress.empty()) load_progress(progress, s.step);
+        const std::string progress = keeps_progress() ? newest_progress(dir, id) : "";
+        if (!progress.empty()) {
+            load_progress(progress, s.step);
+            if (t.local_rank == 0)
+                std::fprintf(stderr, "diloco: island %d resumes its progress at step %d (%s)\n",
+                             id, inner_.steps_taken(), progress.c_str());
+        }
     } else {
         // A new island: global parameters, fresh moments, its own stream where it left off.
-        if (t.island < s.islands && t.local_rank == 0)
+        const bool saved = std::ranges::find(s.island_ids, id) != s.island_ids.end();
+        if (saved && t.local_rank == 0)
             std::fprintf(stderr,
                          "diloco: %s holds no state of island %d (its rank failed before "
                          "writing it): the island starts again from the global model with "
                          "fresh AdamW moments\n",
-                         dir.c_str(), t.island);
+                         dir.c_str(), id);
         inner_.set_step(s.step);
-        auto known = known_positions_.find(t.island);
+        auto known = known_positions_.find(id);
         inner_.set_data_position(known == known_positions_.end() ? 0 : known->second);
     }
 }

@@ -1,7 +1,8 @@
 // The files of a DiLoCo checkpoint directory DIR, which DilocoLoop::save and ::resume write and
 // read: DIR/model.safetensors (the global model), DIR/outer.safetensors (the outer state below),
-// DIR/island-I/state.safetensors (island I's AdamW state and data position, and in local mode
-// its own model), DIR/island-I/residual-R.safetensors (local rank R's codec residuals).
+// DIR/island-I/state.safetensors (the AdamW state and data position of the island with id I,
+// and in local mode its own model), DIR/island-I/residual-R.safetensors (local rank R's codec
+// residuals).
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,8 @@ struct OuterState {
     int islands = 1;
     std::vector<float> m, v;  // the outer optimizer's moments (v: Adam's, else empty)
     std::vector<FragmentCounters> fragments;
-    std::map<int, uint64_t> data_positions;  // of every island ever saved, by island
+    std::map<int, uint64_t> data_positions;  // of every island ever saved, by island id
+    std::vector<int> island_ids;             // of the islands saved (read: 0..islands-1 if absent)
 };
 
 std::string outer_state_file(const std::string& dir);

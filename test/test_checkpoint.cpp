@@ -177,7 +177,7 @@ TEST_CASE("DiLoCo's outer state: counters as a tensor, clear errors for another 
           "[checkpoint]") {
     TempDir dir;
     OuterState s{"diloco", 12, 2, {1.5f, -2.0f, 0.25f}, {0.5f, 0.25f, 1.0f},
-                 {{3, 2, 0}, {3, 3, 2}}, {{0, 40}, {1, 41}, {3, 7}}};
+                 {{3, 2, 0}, {3, 3, 2}}, {{0, 40}, {1, 41}, {3, 7}}, {}};
     const std::string file = dir.file("outer.safetensors");
     write_outer_state(file, s);
     const SafetensorsFile f = SafetensorsFile::read(file);
@@ -190,6 +190,20 @@ TEST_CASE("DiLoCo's outer state: counters as a tensor, clear errors for another 
     CHECK((back.fragments[1].syncs == 3 && back.fragments[1].outer_steps == 3 &&
            back.fragments[1].inner_steps == 2 && back.fragments[0].outer_steps == 2));
     CHECK(back.data_positions == s.data_positions);
+    CHECK(back.island_ids == std::vector<int>{0, 1});  // not given: the islands' indices
+    s.island_ids = {0, 3};
+    write_outer_state(file, s);
+    CHECK(read_outer_state(file, 3, true, 2).island_ids == s.island_ids);
+    s.island_ids = {3, 3};
+    write_outer_state(file, s);
+    CHECK_THROWS_WITH(read_outer_state(file, 3, true, 2),
+                      Catch::Contains(file) && Catch::Contains("id 3 is given twice"));
+    s.island_ids = {0, 1, 2};
+    write_outer_state(file, s);
+    CHECK_THROWS_WITH(read_outer_state(file, 3, true, 2),
+                      Catch::Contains(file) && Catch::Contains("island_ids '0,1,2': 3 ids for 2"));
+    s.island_ids = {};
+    write_outer_state(file, s);
 
     CHECK_THROWS_WITH(read_outer_state(file, 3, true, 4),
                       Catch::Contains(file) &&

@@ -319,6 +319,7 @@ TEST_CASE("supervise refuses options that cannot work before starting anything",
         {"--grace 0 -- true --save ck", "--min-hosts, --slots and --grace must be positive"},
         {"--hosts a,b -- true --save ck", "--hosts needs --probe"},
         {"--stall 5 -- true --save ck", "--stall watches the metrics log"},
+        {"-- true --island-ids {island-ids} --save ck", "{island-ids} in the command need --hosts"},
     };
     for (const auto& [args, message] : cases) {
         auto r = diloco::test::run_diloco(std::string("supervise ") + args);

@@ -4,6 +4,7 @@
 // islands, token weights, byte counters, bad input.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -11,6 +12,7 @@
 #include "model/checkpoint.h"
 #include "test/helpers.h"
 #include "test/island_runs.h"
+#include "util/safetensors.h"
 
 using namespace diloco::test::islands;
 using diloco::test::CliResult;
@@ -237,6 +239,34 @@ TEST_CASE("resuming with 4 -> 2 and 2 -> 4 islands trains on without a spike", "
     CHECK(events(dir.file("b.jsonl"), "run").at(0).at("step") == 8);
     CHECK(events(dir.file("b.jsonl"), "step").front().at("step") == 9);
     CHECK(events(dir.file("c.jsonl"), "step").front().at("step") == 17);
+}
+
+TEST_CASE("islands resumed on fewer ranks keep their ids' state and streams (--island-ids)",
+          "[islands]") {
+    // Three islands save at step 8; islands 0 and 2 go on alone as a 2-rank job with ids 0,2.
+    // That is the 3-island run with island 1 absent from then on, bit for bit: the island with
+    // id 2 took up island 2's moments, data stream and position, and its seeds.
+    TempDir dir;
+    const std::string common = "train --mode diloco --inner-steps 4 --steps 16" + corpus(dir) +
+                               kRun;
+    require_ok(run_mpi(3, common + " --islands 3 --island-schedule 3-4:0+2 --save " +
+                              dir.file("a")));
+    require_ok(run_mpi(3, common + " --islands 3 --stop-at 8 --save " + dir.file("b")));
+    const std::string outer_before = dir.file("b/outer.safetensors");
+    const auto before = diloco::SafetensorsFile::read(outer_before).metadata();
+    CliResult r = run_mpi(2, common + " --islands 2 --island-ids 0,2 --resume " + dir.file("b") +
+                                 " --save " + dir.file("b"));
+    require_ok(r);
+    CHECK_THAT(r.out, Catch::Contains("island 1 (id 2, rank 0 of 1 in it)"));
+    CHECK(params(dir.file("b")) == params(dir.file("a")));
+    const auto after = diloco::SafetensorsFile::read(dir.file("b/outer.safetensors")).metadata();
+    CHECK(after.at("island_ids") == "0,2");
+    CHECK(after.at("data_position.1") == before.at("data_position.1"));  // nobody read it
+    CHECK(after.at("data_position.2") != before.at("data_position.2"));
+    CHECK(std::filesystem::exists(dir.file("b/island-2/state.safetensors")));
+    CHECK_FALSE(std::filesystem::exists(dir.file("b/island-1")));
+    CHECK_THAT(run_mpi(2, common + " --islands 2 --island-ids 0,0 --resume " + dir.file("a")).err,
+               Catch::Contains("--island-ids '0,0': id 0 is given twice"));
 }
 
 TEST_CASE("bad island setups: one error on rank 0, every rank exits, no hang", "[islands]") {

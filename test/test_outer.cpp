@@ -62,6 +62,30 @@ TEST_CASE("islands from counts, sizes and hosts", "[outer]") {
     CHECK((t.island == 1 && t.local_rank == 0 && t.local_size == 1 && t.islands == 3));
     CHECK_FALSE(t.uniform());
     CHECK(make_topology(3, {0, 0, 1, 1}).local_rank == 1);
+    CHECK(t.island_ids == std::vector<int>{0, 1, 2});
+    t.island_ids = parse_island_ids("4,0,2", 3);
+    CHECK((t.island_id() == 0 && t.id_count() == 5));
+}
+
+TEST_CASE("island ids: one distinct id per island, or the islands' indices", "[outer]") {
+    CHECK(parse_island_ids("", 3) == std::vector<int>{0, 1, 2});
+    CHECK(parse_island_ids("0,2", 2) == std::vector<int>{0, 2});
+    struct Bad {
+        const char* ids;
+        int islands;
+        const char* message;
+    };
+    const Bad bad[] = {
+        {"0,2,3", 2, "3 ids for 2 islands"},  {"1,1", 2, "id 1 is given twice"},
+        {"0,-1", 2, "'-1' is not an id"},      {"0,,1", 3, "'' is not an id"},
+        {"0,x", 2, "'x' is not an id"},        {"0,4096", 2, "'4096' is not an id from 0 to 4095"},
+    };
+    for (const auto& [ids, islands, message] : bad) {
+        INFO(ids);
+        CHECK_THROWS_WITH(parse_island_ids(ids, islands),
+                          Catch::Contains("--island-ids '" + std::string(ids) + "'") &&
+                              Catch::Contains(message));
+    }
 }
 
 TEST_CASE("island presence follows the schedule, then seeded drop-out", "[outer]") {

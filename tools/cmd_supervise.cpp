@@ -87,6 +87,12 @@ public:
                 "--stall not negative, --poll positive");
         require(o.stall_s == 0 || !log_.empty(),
                 "supervise: --stall watches the metrics log: the command needs --log FILE");
+        const bool placeholders = std::ranges::any_of(o.command, [](const std::string& w) {
+            return w.find("{hosts}") != std::string::npos || w.find("{np}") != std::string::npos ||
+                   w.find("{island-ids}") != std::string::npos;
+        });
+        require(!placeholders || !o.hosts.empty(),
+                "supervise: {hosts}, {np} and {island-ids} in the command need --hosts");
     }
 
     void run() {
@@ -156,10 +162,15 @@ private:
         }
     }
 
+    // {island-ids} is each host's place in --hosts: with one island per host, an island keeps
+    // its id, and so its state and progress, when a host before it is missing.
     std::string command_line(const std::vector<std::string>& hosts, bool resume) const {
-        std::string host_list;
-        for (const std::string& h : hosts)
+        std::string host_list, ids;
+        for (const std::string& h : hosts) {
             host_list += (host_list.empty() ? "" : ",") + h + ":" + std::to_string(o_.slots);
+            const auto place = std::ranges::find(o_.hosts, h) - o_.hosts.begin();
+            ids += (ids.empty() ? "" : ",") + std::to_string(place);
+        }
         const std::string np = std::to_string(hosts.size() * o_.slots);
         std::string line;
         bool skip = false;
@@ -169,8 +180,9 @@ private:
                 skip = true;
                 continue;
             }
-            line += shell_quote(substitute(substitute(word, "{hosts}", host_list), "{np}", np)) +
-                    " ";
+            const std::string filled = substitute(
+                substitute(substitute(word, "{hosts}", host_list), "{np}", np), "{island-ids}", ids);
+            line += shell_quote(filled) + " ";
         }
         return resume ? line + "--resume " + shell_quote(save_) : line;
     }
@@ -306,7 +318,9 @@ void add_supervise_command(CLI::App& app) {
                      "dies, on the hosts that answer");
     cmd->add_option("--restarts", o->restarts, "failures tolerated before giving up")
         ->capture_default_str();
-    cmd->add_option("--hosts", o->hosts, "hosts of the job, for {hosts} and {np} in COMMAND")
+    cmd->add_option("--hosts", o->hosts,
+                    "hosts of the job, for {hosts}, {np} and {island-ids} (each host's place "
+                    "in this list, for --island-ids with one island per host) in COMMAND")
         ->delimiter(',');
     cmd->add_option("--probe", o->probe,
                     "shell command that succeeds when {host} is alive and reachable");

@@ -98,7 +98,7 @@ InnerConfig inner_config(const TrainOptions& o, const Topology& t) {
         c.first_row = t.world_rank * c.batch * c.grad_accum;
     } else {
         // One stream per island (island 0's is the single-worker stream), rows per rank.
-        c.data_seed = c.seed + 1000003ull * t.island;
+        c.data_seed = c.seed + 1000003ull * t.island_id();
         c.first_row = t.local_rank * c.batch * c.grad_accum;
     }
     // The batch stream is already one per set of ranks that share parameters: round alike there.
@@ -109,12 +109,13 @@ InnerConfig inner_config(const TrainOptions& o, const Topology& t) {
 // Islands read their own streams, except in ddp mode, where every rank takes rows of one stream.
 std::unique_ptr<TrainData> load_data(const TrainOptions& o, const Topology& t) {
     const bool one_stream = o.mode() == Mode::ddp;
-    return open_data(o.data, {one_stream ? 0 : t.island, one_stream ? 1 : t.islands, o.inner.seq,
-                              o.val_fraction});
+    return open_data(o.data, {one_stream ? 0 : t.island_id(), one_stream ? 1 : t.id_count(),
+                              o.inner.seq, o.val_fraction});
 }
 
 void setup(Run& run, TrainOptions& o, Comm& world) {
     run.comms = connect_islands(world, o.islands, o.island_sizes);  // the only collective
+    run.comms.topology.island_ids = parse_island_ids(o.island_ids, run.comms.topology.islands);
     const Topology& t = run.comms.topology;
     if (!o.mode_given) o.diloco.mode = t.islands > 1 ? Mode::diloco : Mode::local;
     check_options(o);
@@ -234,6 +235,10 @@ void add_island_options(CLI::App& cmd, TrainOptions& o) {
                    "number of islands (equal contiguous groups of ranks) or 'host'")
         ->capture_default_str()->group(group);
     cmd.add_option("--island-sizes", o.island_sizes, "ranks per island, e.g. 2,1,1")->group(group);
+    cmd.add_option("--island-ids", o.island_ids,
+                   "each island's id, e.g. 0,2: the state, progress and data stream it takes up "
+                   "(default: its index; diloco supervise gives {island-ids})")
+        ->group(group);
     cmd.add_flag("--weight-by-tokens", d.weight_by_tokens,
                  "weigh islands by the tokens they trained on")->group(group);
     cmd.add_option("--island-schedule", d.island_schedule,

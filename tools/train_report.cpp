@@ -62,6 +62,7 @@ nlohmann::json config_record(const TrainOptions& o, Run& run) {
             {"ranks", t.world_size},
             {"islands", t.islands},
             {"island_sizes", t.island_sizes},
+            {"island_ids", t.island_ids},
             {"sync_timeout", o.sync_timeout},
             {"weight_by_tokens", d.weight_by_tokens},
             {"island_schedule", d.island_schedule},
@@ -169,12 +170,14 @@ std::vector<uint32_t> param_checksums(Run& run) {
 // first glance and never interleaves with rank 0's lines.
 void print_placements(Run& run) {
     const Topology& t = run.comms.topology;
+    const std::string id =
+        t.island_id() == t.island ? "" : "id " + std::to_string(t.island_id()) + ", ";
     char line[512];
     std::snprintf(line, sizeof line,
-                  "rank %d on %s (rank %d of %d on the machine): island %d (rank %d of %d in it), "
-                  "%s\n",
+                  "rank %d on %s (rank %d of %d on the machine): island %d (%srank %d of %d in "
+                  "it), %s\n",
                   t.world_rank, run.comms.world->host().c_str(), run.comms.node.rank,
-                  run.comms.node.size, t.island, t.local_rank, t.local_size,
+                  run.comms.node.size, t.island, id.c_str(), t.local_rank, t.local_size,
                   run.device.backend->name().c_str());
     const std::string mine = line;
     std::vector<double> lengths(t.world_size, 0.0);
@@ -364,7 +367,7 @@ void TrainReport::keep_progress() {
     const Topology& t = run_.comms.topology;
     const int step = run_.trainer->steps_taken();
     const std::string base = writer_->step_dir(loop.last_outer_step());
-    const std::string what = "island " + std::to_string(t.island) + "'s progress from step " +
+    const std::string what = "island " + std::to_string(t.island_id()) + "'s progress from step " +
                              std::to_string(loop.last_outer_step()) + " to " +
                              std::to_string(step);
     if (!std::filesystem::is_directory(base)) {
@@ -374,10 +377,10 @@ void TrainReport::keep_progress() {
     }
     KeepingProgress saving;  // a stop signal's grace waits for it
     try {
-        diloco::keep_progress(base, t.island, step,
+        diloco::keep_progress(base, t.island_id(), step,
                               [&](const std::string& dir) { loop.write_progress(dir); });
         std::fprintf(stderr, "diloco: %s is kept in %s\n", what.c_str(),
-                     progress_dir(base, t.island, step).c_str());
+                     progress_dir(base, t.island_id(), step).c_str());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "diloco: %s could not be kept: %s\n", what.c_str(), e.what());
     }

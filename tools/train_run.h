@@ -28,6 +28,7 @@ struct TrainOptions {
     WanLink wan;
     std::string islands = "1";
     std::string island_sizes;
+    std::string island_ids;  // empty: 0..K-1
     double sync_timeout = 600;
     uint64_t batch_tokens = 0;
     int stop_at = 0;
