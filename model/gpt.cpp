@@ -2,6 +2,7 @@
 // follows the pre-LayerNorm block: x + attn(ln1(x)), then + mlp(ln2(.)), then ln_f and tied logits.
 #include "model/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/error.h"
@@ -113,9 +114,11 @@ void Gpt::check_shape(int B, int T) const {
 void Gpt::upload_batch(const int32_t* tokens, const int32_t* targets, int B, int T) {
     check_shape(B, T);
     const size_t n = static_cast<size_t>(B) * T;
-    for (size_t i = 0; i < n; i++)
-        require(tokens[i] >= 0 && tokens[i] < config_.vocab,
-                "token id " + std::to_string(tokens[i]) + " outside the vocabulary of " +
+    const int32_t* bad = std::find_if(tokens, tokens + n, [&](int32_t id) {
+        return id < 0 || id >= config_.vocab;
+    });
+    if (bad != tokens + n)
+        throw Error("token id " + std::to_string(*bad) + " outside the vocabulary of " +
                     std::to_string(config_.vocab));
     backend_.upload_bytes(tokens_.get(), tokens, n * sizeof(int32_t));
     if (targets) backend_.upload_bytes(targets_.get(), targets, n * sizeof(int32_t));

@@ -91,6 +91,18 @@ TEST_CASE("loss at initialisation is close to ln(vocab)", "[model]") {
     CHECK(std::abs(loss - std::log(256.0)) < 0.1);
 }
 
+TEST_CASE("a batch with a token outside the vocabulary is a clear error", "[model]") {
+    auto backend = make_cpu_backend();
+    GptConfig c = preset_config("tiny", 256);
+    const int B = 2, T = 8;
+    Gpt model(*backend, c, B, T);
+    auto tokens = random_tokens(B * T, c.vocab, 3);
+    tokens[5] = 256;
+    tokens[9] = -1;
+    CHECK_THROWS_WITH(model.evaluate(tokens.data(), tokens.data(), B, T),
+                      "token id 256 outside the vocabulary of 256");
+}
+
 TEST_CASE("the model overfits one fixed batch", "[model]") {
     auto backend = make_cpu_backend();
     GptConfig c = small_config();

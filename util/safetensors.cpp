@@ -27,6 +27,12 @@ static uint32_t crc32_of(std::string_view bytes) {
     return static_cast<uint32_t>(crc);
 }
 
+// The index of the first NaN or Inf, n if there is none. The checks of whole tensors build
+// their message once, after the scan: one per element cost seconds per save of a big model.
+static size_t first_non_finite(const float* values, size_t n) {
+    return std::find_if_not(values, values + n, [](float v) { return std::isfinite(v); }) - values;
+}
+
 static size_t element_count(const std::vector<int64_t>& shape) {
     size_t n = 1;
     for (int64_t d : shape) n *= static_cast<size_t>(d);
@@ -58,10 +64,10 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
                 path + ": cannot write tensor '" + t.name + "' as " + t.dtype);
         const size_t n = element_count(t.shape), bytes = n * dtype_size(t.dtype);
         const float* values = t.dtype == "F32" ? static_cast<const float*>(t.data) : nullptr;
-        for (size_t i = 0; values && i < n; i++)  // a diverged run saves no NaN
-            require(std::isfinite(values[i]), path + ": refusing to save tensor '" + t.name +
-                                                  "': it holds " + std::to_string(values[i]) +
-                                                  " at index " + std::to_string(i));
+        const size_t bad = values ? first_non_finite(values, n) : n;  // a diverged run saves no NaN
+        if (bad < n)
+            throw Error(path + ": refusing to save tensor '" + t.name + "': it holds " +
+                        std::to_string(values[bad]) + " at index " + std::to_string(bad));
         header[t.name] = {{"dtype", t.dtype},
                           {"shape", t.shape},
                           {"data_offsets", {data.size(), data.size() + bytes}}};
@@ -195,10 +201,10 @@ void SafetensorsFile::read_f32(const std::string& name, const std::vector<int64_
 
 void SafetensorsFile::require_finite(const std::string& name, const float* values,
                                      size_t n) const {
-    for (size_t i = 0; i < n; i++)
-        require(std::isfinite(values[i]), path_ + ": tensor '" + name + "' holds " +
-                                              std::to_string(values[i]) + " at index " +
-                                              std::to_string(i) + " (NaN or Inf)");
+    const size_t bad = first_non_finite(values, n);
+    if (bad < n)
+        throw Error(path_ + ": tensor '" + name + "' holds " + std::to_string(values[bad]) +
+                    " at index " + std::to_string(bad) + " (NaN or Inf)");
 }
 
 // IEEE half to float, exactly: normals rebias the exponent, subnormals are scaled, and

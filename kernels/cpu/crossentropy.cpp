@@ -61,9 +61,9 @@ template <typename Real>
 double softmax_cross_entropy(Real* logits, Real* losses, const int32_t* targets, int N, int V,
                              int Vp, Real grad_scale) {
     for (int n = 0; n < N; n++) {
-        require(targets[n] >= 0 && targets[n] < V,
-                "cross-entropy: target id " + std::to_string(targets[n]) + " at row " +
-                    std::to_string(n) + " is outside the vocabulary of " + std::to_string(V));
+        if (targets[n] < 0 || targets[n] >= V)
+            throw Error("cross-entropy: target id " + std::to_string(targets[n]) + " at row " +
+                        std::to_string(n) + " is outside the vocabulary of " + std::to_string(V));
     }
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
