@@ -3,26 +3,41 @@
 #include "util/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "util/error.h"
 
 namespace diloco {
 
+// One read into a string of the file's size (a stream into a stringstream copied it twice);
+// what has no size, such as a pipe, grows as it comes.
 std::string read_file(const std::string& path) {
     require(!std::filesystem::is_directory(path), path + ": is a directory, expected a file");
-    std::ifstream in(path, std::ios::binary);
-    require(in.good(), path + ": cannot open (" + std::strerror(errno) + ")");
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    require(!in.bad(), path + ": read failed");
-    return bytes.str();
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    require(fd >= 0, path + ": cannot open (" + std::strerror(errno) + ")");
+    struct stat st {};
+    const bool sized = ::fstat(fd, &st) == 0 && st.st_size > 0;
+    std::string bytes(sized ? size_t(st.st_size) + 1 : size_t(1) << 16, '\0');
+    size_t done = 0;
+    for (;;) {
+        if (done == bytes.size()) bytes.resize(2 * bytes.size());
+        const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const std::string why = n < 0 ? std::strerror(errno) : "";
+            ::close(fd);
+            require(n == 0, path + ": read failed (" + why + ")");
+            break;
+        }
+        done += static_cast<size_t>(n);
+    }
+    bytes.resize(done);
+    return bytes;
 }
 
 static void write_all(int fd, std::string_view bytes, const std::string& path) {
@@ -44,11 +59,15 @@ static void fsync_directory(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+    write_file_atomic(path, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts) {
     std::string tmp = path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     require(fd >= 0, tmp + ": cannot create (" + std::strerror(errno) + ")");
     try {
-        write_all(fd, bytes, tmp);
+        for (std::string_view part : parts) write_all(fd, part, tmp);
         require(::fsync(fd) == 0, tmp + ": fsync failed (" + std::strerror(errno) + ")");
     } catch (...) {
         ::close(fd);

@@ -4,11 +4,14 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace diloco {
 
 std::string read_file(const std::string& path);
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// The same for a file made of parts, written one after the other without joining them.
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts);
 // Creates directory dir if needed and proves it writable by creating and removing a file in it,
 // so that an output option fails at the start of a run, not after it; what names the option.
 void require_writable_dir(const std::string& dir, const std::string& what);

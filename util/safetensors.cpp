@@ -16,15 +16,16 @@ namespace diloco {
 
 static const char* kCrcKey = "diloco_crc32";
 
-static uint32_t crc32_of(std::string_view bytes) {
-    uLong crc = crc32(0L, Z_NULL, 0);
+// The CRC-32 of bytes, continued from the crc of what came before them (0 for nothing).
+static uint32_t crc32_of(std::string_view bytes, uint32_t crc = 0) {
     size_t done = 0;
     while (done < bytes.size()) {  // zlib takes 32-bit lengths
         uInt chunk = static_cast<uInt>(std::min<size_t>(bytes.size() - done, 1u << 30));
-        crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), chunk);
+        crc = static_cast<uint32_t>(
+            crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), chunk));
         done += chunk;
     }
-    return static_cast<uint32_t>(crc);
+    return crc;
 }
 
 // The index of the first NaN or Inf, n if there is none. The checks of whole tensors build
@@ -55,10 +56,13 @@ static size_t dtype_size(const std::string& dtype) {
     return 0;
 }
 
+// The tensors go to the file from where they are: no copy of the data section is made.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-    std::string data;
     nlohmann::ordered_json header;
+    std::vector<std::string_view> parts(1);  // parts[0]: the length and the header, made last
+    size_t offset = 0;
+    uint32_t crc = 0;
     for (const TensorToWrite& t : tensors) {
         require(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "I32",
                 path + ": cannot write tensor '" + t.name + "' as " + t.dtype);
@@ -70,21 +74,22 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
                         std::to_string(values[bad]) + " at index " + std::to_string(bad));
         header[t.name] = {{"dtype", t.dtype},
                           {"shape", t.shape},
-                          {"data_offsets", {data.size(), data.size() + bytes}}};
-        data.append(reinterpret_cast<const char*>(t.data), bytes);
+                          {"data_offsets", {offset, offset + bytes}}};
+        parts.emplace_back(static_cast<const char*>(t.data), bytes);
+        crc = crc32_of(parts.back(), crc);
+        offset += bytes;
     }
     nlohmann::ordered_json meta(metadata);
-    meta[kCrcKey] = std::to_string(crc32_of(data));
+    meta[kCrcKey] = std::to_string(crc);
     header["__metadata__"] = meta;
     std::string json = header.dump();
     json.append((8 - json.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
     uint64_t length = json.size();
-    std::string file(reinterpret_cast<const char*>(&length), 8);
-    file += json;
-    file += data;
-    write_file_atomic(path, file);
+    std::string head(reinterpret_cast<const char*>(&length), 8);
+    head += json;
+    parts[0] = head;
+    write_file_atomic(path, parts);
 }
-
 
 static SafetensorsFile::Entry parse_entry(const std::string& path, const std::string& name,
                                           const nlohmann::json& j) {
