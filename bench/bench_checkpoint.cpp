@@ -1,12 +1,11 @@
 // Bench of model checkpoints: save_model and load_model of a preset's parameters, in GB/s of
 // fp32 bytes, beside the file system writing and reading the same bytes alone (the ceiling).
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "bench/median.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/gpt.h"
@@ -20,20 +19,6 @@ namespace {
 
 constexpr int kReps = 3;
 
-// Median seconds of kReps calls of f.
-template <class F>
-double median_seconds(F f) {
-    std::vector<double> times;
-    for (int rep = 0; rep < kReps; rep++) {
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        const auto stop = std::chrono::steady_clock::now();
-        times.push_back(std::chrono::duration<double>(stop - start).count());
-    }
-    std::sort(times.begin(), times.end());
-    return times[kReps / 2];
-}
-
 int run(const std::string& preset, const std::string& dir) {
     const GptConfig config = preset_config(preset, 50257);
     // GPT-2's initialisation: the padded vocabulary rows are zero, as a checkpoint restores them.
@@ -44,11 +29,11 @@ int run(const std::string& preset, const std::string& dir) {
     // The ceiling: the same bytes written (with fsync, renamed into place) and read back.
     const std::string raw_file = dir + "/raw.bin";
     const std::string_view raw(reinterpret_cast<const char*>(params.data()), 4 * params.size());
-    const double raw_write = median_seconds([&] { write_file_atomic(raw_file, raw); });
-    const double raw_read = median_seconds([&] { read_file(raw_file); });
+    const double raw_write = bench::median_seconds(kReps, [&] { write_file_atomic(raw_file, raw); });
+    const double raw_read = bench::median_seconds(kReps, [&] { read_file(raw_file); });
     const std::string model_dir = dir + "/model";
-    const double save = median_seconds([&] { save_model(model_dir, config, params, {}); });
-    const double load = median_seconds([&] { load_model(model_dir); });
+    const double save = bench::median_seconds(kReps, [&] { save_model(model_dir, config, params, {}); });
+    const double load = bench::median_seconds(kReps, [&] { load_model(model_dir); });
     require(load_model(model_dir).params == params, "bench_checkpoint: load differs from save");
     std::filesystem::remove_all(model_dir);
     std::filesystem::remove(raw_file);

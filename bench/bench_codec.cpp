@@ -2,13 +2,12 @@
 // beside a copy of the same bytes, bytes per value, and relative RMS error on two data sets.
 #include <omp.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
+#include "bench/median.h"
 #include "comm/codec.h"
 #include "util/rng.h"
 
@@ -18,20 +17,6 @@ namespace {
 
 constexpr size_t kValues = size_t(1) << 24;
 constexpr int kReps = 7;
-
-// Median seconds of kReps calls of f.
-template <class F>
-double median_seconds(F f) {
-    std::vector<double> times;
-    for (int rep = 0; rep < kReps; rep++) {
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        const auto stop = std::chrono::steady_clock::now();
-        times.push_back(std::chrono::duration<double>(stop - start).count());
-    }
-    std::sort(times.begin(), times.end());
-    return times[kReps / 2];
-}
 
 // sqrt(sum (x - y)^2 / sum x^2) after one round trip.
 double relative_rms(Codec codec, const std::vector<float>& x) {
@@ -59,7 +44,7 @@ int main() {
     const double gb = 4.0 * kValues / 1e9;
     std::vector<float> copy(kValues);
     // The ceiling: the same threads copying the same bytes, in the codecs' tiles.
-    const double copy_s = median_seconds([&] {
+    const double copy_s = bench::median_seconds(kReps, [&] {
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < kValues; i += 2048)
             std::memcpy(copy.data() + i, normal.data() + i, 4 * 2048);
@@ -72,10 +57,10 @@ int main() {
     for (Codec codec : {Codec::fp32, Codec::bf16, Codec::fp16, Codec::int8, Codec::e3m0,
                         Codec::int4}) {
         std::vector<uint8_t> wire(encoded_bytes(codec, kValues));
-        const double enc =
-            median_seconds([&] { encode(codec, normal.data(), kValues, wire.data()); });
-        const double dec =
-            median_seconds([&] { decode(codec, wire.data(), kValues, copy.data()); });
+        const double enc = bench::median_seconds(
+            kReps, [&] { encode(codec, normal.data(), kValues, wire.data()); });
+        const double dec = bench::median_seconds(
+            kReps, [&] { decode(codec, wire.data(), kValues, copy.data()); });
         const double per_value = double(wire.size()) / kValues;
         std::printf("%-6s %11.4f %7.2fx %11.1f %11.1f %14.3e %13.3e\n", codec_name(codec),
                     per_value, 4.0 / per_value, gb / enc, gb / dec, relative_rms(codec, normal),
