@@ -70,6 +70,13 @@ std::map<std::pair<int, int>, fs::path> progress_past(const fs::path& base_dir) 
     return found;
 }
 
+// Whole progress past the save a checkpoint link points at; none when it points nowhere.
+std::map<std::pair<int, int>, fs::path> progress_past_link(const std::string& dir) {
+    std::error_code ec;
+    const fs::path base = fs::canonical(dir, ec);  // the link's target
+    return ec ? std::map<std::pair<int, int>, fs::path>{} : progress_past(base);
+}
+
 }  // namespace
 
 std::string progress_dir(const std::string& base_dir, int island, int step) {
@@ -92,19 +99,16 @@ void keep_progress(const std::string& base_dir, int island, int step,
 }
 
 std::map<int, int> progress_steps(const std::string& dir) {
-    std::error_code ec;
-    const fs::path base = fs::canonical(dir, ec);  // the link's target
     std::map<int, int> newest;
-    if (ec) return newest;
-    for (const auto& [at, path] : progress_past(base)) newest[at.first] = at.second;  // in order
+    for (const auto& [at, path] : progress_past_link(dir)) newest[at.first] = at.second;  // in order
     return newest;
 }
 
 std::string newest_progress(const std::string& dir, int island) {
-    const std::map<int, int> newest = progress_steps(dir);
-    const auto it = newest.find(island);
-    return it == newest.end() ? ""
-                              : progress_dir(fs::canonical(dir).string(), island, it->second);
+    std::string newest;
+    for (const auto& [at, path] : progress_past_link(dir))
+        if (at.first == island) newest = path.string();  // in step order
+    return newest;
 }
 
 void prepare_checkpoint_root(const std::string& root) {
