@@ -435,25 +435,40 @@ void check_shape(int B, int T, int C, int NH) {
                 " C=" + std::to_string(C) + " NH=" + std::to_string(NH));
 }
 
-// The path that runs: automatic takes cuDNN wherever it can run the shape; asking for cuDNN where
-// it cannot is an error that says why. Flash hands heads over 128 to the plain path.
+// Why cuDNN cannot run attention at all here ("" when it can, where it accepts the shape).
+std::string cudnn_unavailable([[maybe_unused]] const Context& ctx) {
+#ifdef DILOCO_HAVE_CUDNN
+    if (!ctx.bf16) return "cuDNN attention needs bf16 storage (this run stores fp32)";
+    if (ctx.compute_major < 8)
+        return "cuDNN attention needs compute capability 8.0 or newer (this GPU has " +
+               std::to_string(ctx.compute_major) + ".x)";
+    return "";
+#else
+    return "this build has no cuDNN attention (the cudnn-frontend headers were not found when it "
+           "was configured)";
+#endif
+}
+
+// The path that runs. cudnn and automatic take cuDNN for every shape it accepts; a shape it
+// refuses runs on flash, forward and backward alike (cudnn_attention_refusal notes it once).
+// Asking for cuDNN where it cannot run at all is an error that says why; automatic then says
+// once per backend that flash runs. Flash hands heads over 128 to the plain path.
 // B and T reach only the cuDNN check, absent from a build without cuDNN.
 AttentionPath resolve(Context& ctx, AttentionPath path, [[maybe_unused]] int B,
                       [[maybe_unused]] int T, int C, int NH) {
     if (path == AttentionPath::automatic || path == AttentionPath::cudnn) {
+        const std::string unavailable = cudnn_unavailable(ctx);
 #ifdef DILOCO_HAVE_CUDNN
-        const std::string why = cudnn_attention_refusal(ctx, B, T, C, NH);
-        if (why.empty()) return AttentionPath::cudnn;
-#else
-        const std::string why =
-            "this build has no cuDNN attention (the cudnn-frontend headers were not found when "
-            "it was configured)";
+        if (unavailable.empty() && cudnn_attention_refusal(ctx, B, T, C, NH).empty())
+            return AttentionPath::cudnn;
 #endif
-        require(path == AttentionPath::automatic, "--attention cudnn: " + why);
-        if (!ctx.noted_attention_fallback)  // once per backend: which path runs, and why
-            std::fprintf(stderr, "note: attention runs on our flash kernels, not cuDNN: %s\n",
-                         why.c_str());
-        ctx.noted_attention_fallback = true;
+        if (!unavailable.empty()) {
+            require(path == AttentionPath::automatic, "--attention cudnn: " + unavailable);
+            if (!ctx.noted_attention_fallback)
+                std::fprintf(stderr, "note: attention runs on our flash kernels, not cuDNN: %s\n",
+                             unavailable.c_str());
+            ctx.noted_attention_fallback = true;
+        }
         path = AttentionPath::flash;
     }
     return path == AttentionPath::flash && C / NH > kMaxFlashHead ? AttentionPath::plain : path;

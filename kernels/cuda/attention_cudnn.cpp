@@ -21,13 +21,15 @@ namespace fe = cudnn_frontend;
 // Tensor ids in a graph's variant pack.
 enum : int64_t { kQ = 1, kK, kV, kO, kStats, kDO, kDQ, kDK, kDV };
 
-// A graph per (direction, B, T, C, NH), built once; null where cuDNN has no engine for it.
+// A graph per (direction, B, T, C, NH), built once; and per shape (B, T, C, NH) the choice made
+// once: "" where cuDNN runs it, else cuDNN's reason for refusing it (our kernels take it then).
 using GraphKey = std::array<int, 5>;
+using ShapeKey = std::array<int, 4>;
 
 struct CudnnAttention {
     cudnnHandle_t handle = nullptr;
     std::map<GraphKey, std::shared_ptr<fe::graph::Graph>> graphs;
-    std::map<GraphKey, std::string> unsupported;  // why cuDNN refused a shape
+    std::map<ShapeKey, std::string> refusals;
     ~CudnnAttention() {  // must not throw: a failure is reported
         graphs.clear();
         const cudnnStatus_t status = handle ? cudnnDestroy(handle) : CUDNN_STATUS_SUCCESS;
@@ -134,21 +136,27 @@ std::string build(fe::graph::Graph& g, cudnnHandle_t handle) {
     return why;
 }
 
-// The built graph for this direction and shape, or null with the reason in `why`.
-fe::graph::Graph* graph_for(Context& ctx, bool backward, const Shape& s, std::string* why) {
-    CudnnAttention& st = state(ctx);
-    const GraphKey key{backward ? 1 : 0, int(s.B), int(s.T), int(s.C), int(s.NH)};
-    if (auto it = st.graphs.find(key); it != st.graphs.end()) return it->second.get();
-    if (auto it = st.unsupported.find(key); it != st.unsupported.end()) {
-        *why = it->second;
-        return nullptr;
-    }
+GraphKey graph_key(bool backward, const Shape& s) {
+    return {backward ? 1 : 0, int(s.B), int(s.T), int(s.C), int(s.NH)};
+}
+
+// Builds and keeps this direction's graph for the shape; the reason when cuDNN refuses it.
+std::string add_graph(CudnnAttention& st, bool backward, const Shape& s) {
     auto g = backward ? backward_graph(s) : forward_graph(s);
-    if (std::string reason = build(*g, st.handle); !reason.empty()) {
-        st.unsupported[key] = *why = reason;
-        return nullptr;
-    }
-    return (st.graphs[key] = std::move(g)).get();
+    std::string why = build(*g, st.handle);
+    if (why.empty()) st.graphs[graph_key(backward, s)] = std::move(g);
+    return why;
+}
+
+// The graph of a shape that cudnn_attention_refusal accepted (which built both directions).
+fe::graph::Graph& built_graph(Context& ctx, bool backward, const Shape& s) {
+    const auto& graphs = state(ctx).graphs;
+    auto it = graphs.find(graph_key(backward, s));
+    require(it != graphs.end(),
+            std::string("cuDNN attention ") + (backward ? "backward" : "forward") + " at B=" +
+                std::to_string(s.B) + " T=" + std::to_string(s.T) +
+                ": no graph (cudnn_attention_refusal must accept the shape first)");
+    return *it->second;
 }
 
 void execute(Context& ctx, fe::graph::Graph& g, std::unordered_map<int64_t, void*>& pack) {
@@ -172,36 +180,37 @@ void* at(const void* p, int64_t elems) {
 }  // namespace
 
 std::string cudnn_attention_refusal(Context& ctx, int B, int T, int C, int NH) {
-    if (!ctx.bf16) return "cuDNN attention needs bf16 storage (this run stores fp32)";
-    if (ctx.compute_major < 8)
-        return "cuDNN attention needs compute capability 8.0 or newer (this GPU has " +
-               std::to_string(ctx.compute_major) + ".x)";
-    std::string why;
+    CudnnAttention& st = state(ctx);
+    const ShapeKey key{B, T, C, NH};
+    if (auto it = st.refusals.find(key); it != st.refusals.end()) return it->second;
+    // Both directions or neither: the backward reads the stats in the format the forward wrote.
     const Shape s = shape_of(B, T, C, NH);
-    if (!graph_for(ctx, false, s, &why) || !graph_for(ctx, true, s, &why)) return why;
-    return "";
+    std::string why = add_graph(st, false, s);
+    if (why.empty()) why = add_graph(st, true, s);
+    if (!why.empty()) {
+        st.graphs.erase(graph_key(false, s));
+        std::fprintf(stderr,
+                     "note: cuDNN refuses attention at B=%d T=%d C=%d NH=%d: %s; our kernels "
+                     "run this shape\n",
+                     B, T, C, NH, why.c_str());
+    }
+    return st.refusals[key] = why;
 }
 
 void cudnn_attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int B, int T,
                              int C, int NH) {
-    std::string why;
-    fe::graph::Graph* g = graph_for(ctx, false, shape_of(B, T, C, NH), &why);
-    require(g != nullptr, "cuDNN attention forward: " + why);
     std::unordered_map<int64_t, void*> pack{{kQ, at(qkv, 0)}, {kK, at(qkv, C)}, {kV, at(qkv, 2 * C)},
                                             {kO, out},        {kStats, lse}};
-    execute(ctx, *g, pack);
+    execute(ctx, built_graph(ctx, false, shape_of(B, T, C, NH)), pack);
 }
 
 void cudnn_attention_backward(Context& ctx, void* dqkv, const void* dout, const void* qkv,
                               const void* out, const float* lse, int B, int T, int C, int NH) {
-    std::string why;
-    fe::graph::Graph* g = graph_for(ctx, true, shape_of(B, T, C, NH), &why);
-    require(g != nullptr, "cuDNN attention backward: " + why);
     std::unordered_map<int64_t, void*> pack{
         {kQ, at(qkv, 0)},     {kK, at(qkv, C)},      {kV, at(qkv, 2 * C)},
         {kO, at(out, 0)},     {kDO, at(dout, 0)},    {kStats, const_cast<float*>(lse)},
         {kDQ, at(dqkv, 0)},   {kDK, at(dqkv, C)},    {kDV, at(dqkv, 2 * C)}};
-    execute(ctx, *g, pack);
+    execute(ctx, built_graph(ctx, true, shape_of(B, T, C, NH)), pack);
 }
 
 }  // namespace diloco::cuda

@@ -11,8 +11,9 @@
 namespace diloco {
 
 // How attention runs: cuDNN's fused kernels (tensor cores), our flash-style kernels, or the plain
-// path (cuBLAS products around softmax kernels). automatic: cuDNN wherever it can run the shape
-// (bf16, compute capability 8.0+, a build with cuDNN), else flash.
+// path (cuBLAS products around softmax kernels). cudnn needs bf16, compute capability 8.0+ and a
+// build with cuDNN; a shape that cuDNN refuses (T = 1, a head size not a multiple of 8) runs on
+// flash, with a note. automatic: cudnn where it can run, else flash.
 enum class AttentionPath { automatic, cudnn, flash, plain };
 
 struct CudaOptions {

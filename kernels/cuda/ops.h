@@ -65,7 +65,7 @@ struct Context {
     Scratch scratch;
     int* flag = nullptr;  // one device int for kernels to report bad input (cross-entropy)
     std::shared_ptr<CudnnAttention> cudnn;  // made on first use; null in a build without cuDNN
-    bool noted_attention_fallback = false;  // automatic attention said once why not cuDNN
+    bool noted_attention_fallback = false;  // automatic attention said once why cuDNN cannot run
     size_t elem() const { return bf16 ? 2 : 4; }
 
 private:
@@ -97,16 +97,19 @@ void matmul_backward(Context& ctx, void* dinp, void* dweight, void* dbias, void*
 // Attention keeps the log-sum-exp of every score row as its stats: B*NH*T floats, natural log.
 // cudnn: cuDNN's fused kernels (bf16, sm_80+). flash: our fused kernels (head size up to 128;
 // larger heads take the plain path). plain: cuBLAS batched products around softmax kernels,
-// T x T scores in scratch. automatic: cudnn where cudnn_attention_refusal is empty, else flash.
+// T x T scores in scratch. cudnn and automatic: cuDNN for each shape it accepts
+// (cudnn_attention_refusal empty), flash for the others, both directions alike; where cuDNN
+// cannot run at all (fp32, an old GPU, a build without it), cudnn is an error, automatic flash.
 void attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int B, int T, int C,
                        int NH, AttentionPath path);
 void attention_backward(Context& ctx, void* dqkv, const void* dout, const void* qkv,
                         const void* out, const float* lse, int B, int T, int C, int NH,
                         AttentionPath path);
 
-// The cuDNN path (kernels/cuda/attention_cudnn.cpp, in builds with cuDNN): why cuDNN cannot run
-// this shape here ("" when it can: both directions' graphs are then built and cached), and the
-// two directions.
+// The cuDNN path (kernels/cuda/attention_cudnn.cpp, in builds with cuDNN, bf16, sm_80+): why
+// cuDNN refuses this shape at graph validation, build or planning, decided once per shape and
+// noted once on stderr ("" when it accepts: both directions' graphs are then built and kept);
+// and the two directions, for accepted shapes only.
 std::string cudnn_attention_refusal(Context& ctx, int B, int T, int C, int NH);
 void cudnn_attention_forward(Context& ctx, void* out, float* lse, const void* qkv, int B, int T,
                              int C, int NH);

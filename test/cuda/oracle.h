@@ -1,16 +1,18 @@
 // Helpers for testing CUDA ops against the CPU oracle: shared backends, random inputs rounded to
-// the GPU's storage type, NaN-poisoned outputs, and the normwise relative error.
+// the GPU's storage type, NaN-poisoned outputs, the normwise relative error, and stderr captured.
 #pragma once
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <memory>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -142,14 +144,50 @@ inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) 
 
 using Outputs = std::vector<std::vector<float>>;
 
-// Runs `run(backend)` on the CPU oracle and twice on the GPU: every output must be within the
-// tolerance of the oracle's, and the two GPU runs must agree bit for bit.
+// What `f` writes to stderr (file descriptor 2, where the backends' notes go).
+template <typename F>
+std::string stderr_of(F&& f) {
+    std::FILE* file = std::tmpfile();
+    REQUIRE(file != nullptr);
+    std::fflush(stderr);
+    const int saved = dup(2);
+    REQUIRE(saved >= 0);
+    REQUIRE(dup2(fileno(file), 2) >= 0);
+    struct Restore {  // also when f throws
+        int saved;
+        ~Restore() {
+            std::fflush(stderr);
+            dup2(saved, 2);
+            close(saved);
+        }
+    };
+    {
+        Restore restore{saved};
+        f();
+    }
+    std::string text;
+    std::rewind(file);
+    for (int c; (c = std::fgetc(file)) != EOF;) text += static_cast<char>(c);
+    std::fclose(file);
+    return text;
+}
+
+// How often `needle` occurs in `text`.
+inline int occurrences(const std::string& text, const std::string& needle) {
+    int n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) n++;
+    return n;
+}
+
+// Runs `run(backend)` on the CPU oracle and twice on the GPU (its attention on `path`): every
+// output must be within the tolerance of the oracle's, and the two GPU runs must agree bit for bit.
 template <typename Run>
-void compare_with_cpu(Run&& run, bool bf16, double tol = 0.0) {
+void compare_with_cpu(Run&& run, bool bf16, double tol = 0.0,
+                      AttentionPath path = AttentionPath::automatic) {
     if (tol == 0.0) tol = tolerance(bf16);
     const Outputs want = run(cpu());
-    const Outputs got = run(gpu(bf16));
-    const Outputs again = run(gpu(bf16));
+    const Outputs got = run(gpu(bf16, path));
+    const Outputs again = run(gpu(bf16, path));
     REQUIRE(got.size() == want.size());
     for (size_t k = 0; k < want.size(); k++) {
         INFO("output " << k << " (" << (bf16 ? "bf16" : "fp32") << ")");

@@ -1,6 +1,8 @@
 // The whole GPT on the CUDA backend against the CPU oracle (loss and every gradient tensor after
-// one forward and backward, also over micro-batches), and a bf16 AdamW run that overfits a batch.
+// one forward and backward, also over micro-batches), a bf16 AdamW run that overfits a batch, and
+// generation from a one-token prompt with cuDNN attention (which refuses T = 1) against flash.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 
 #include "model/gpt.h"
@@ -96,4 +98,30 @@ TEST_CASE("micro-batches summed in fp32 on CUDA match the CPU's whole batch", "[
     model.store_grads();
     CHECK(std::fabs(got - want) / want < (bf16 ? 1e-2 : 1e-5));
     check_grads_match(ref, model, bf16);
+}
+
+TEST_CASE("generation from a one-token prompt runs with cuDNN attention", "[cuda][model]") {
+    if (!cuda_has_cudnn_attention()) {
+        WARN("this build has no cuDNN attention");
+        return;
+    }
+    const GptConfig c = small_config();
+    const int window = 6;
+    // As `diloco generate --attention cudnn --prompt X`: one sequence, the context growing from
+    // one token, the logits of its last position each time.
+    Gpt with_cudnn(gpu(true, AttentionPath::cudnn), c, 1, window);
+    Gpt with_flash(gpu(true, AttentionPath::flash), c, 1, window);
+    const std::vector<float> p = init_gpt2_params(c, with_cudnn.layout(), 9);
+    with_cudnn.set_params(p);
+    with_flash.set_params(p);
+    std::vector<int32_t> context{7};
+    for (int T = 1; T <= window; T++) {
+        INFO("T=" << T);
+        const std::vector<float> got = with_cudnn.last_logits(context.data(), T);
+        const std::vector<float> want = with_flash.last_logits(context.data(), T);
+        if (T == 1) CHECK(same_bits(got, want));  // cuDNN refuses T = 1: flash ran it
+        CHECK(rel_error(got, want) < 3e-2);  // a few bf16 roundings apart
+        context.push_back(static_cast<int32_t>(std::max_element(want.begin(), want.end()) -
+                                               want.begin()));
+    }
 }
