@@ -42,10 +42,22 @@ def number(text):
     return float(match.group()) if match else None
 
 
+def racecheck_counts(logs):
+    """' (ours N; library M listed)' from bench/racecheck_triage.py's line, or ''."""
+    rows = records(read(logs, "racecheck.log"), "racecheck_triage")
+    if not rows:
+        return ""
+    r = rows[-1]
+    unread = f"; {r['unattributed']} unattributed" if r.get("unattributed", "0") != "0" else ""
+    return f" (ours {r.get('ours', '?')}; library {r.get('library', '?')} listed{unread})"
+
+
 def stages(logs):
     rows = [line.split("|") for line in read(logs, "stages.txt").splitlines() if line]
     print(f"{'stage':<14} {'result':<28} {'seconds':>7}")
     for name, result, seconds in rows:
+        if name == "racecheck":  # hazards in cuDNN's and cuBLAS's kernels are listed, not failed
+            result += racecheck_counts(logs)
         print(f"{name:<14} {result:<28} {seconds:>7}")
     spills = sum(1 for line in read(logs, "ptxas.txt").splitlines()
                  if re.search(r"[1-9][0-9]* bytes spill (stores|loads)", line))
