@@ -28,9 +28,13 @@ class Block(nn.Module):
 
 
 class Gpt(nn.Module):
-    def __init__(self, layers, heads, channels, vocab, seq):
+    # padded_vocab: rows of the token embedding, vocab or more (ours pads it for faster
+    # matmuls); the loss is over the first vocab logits, as ours.
+    def __init__(self, layers, heads, channels, vocab, seq, padded_vocab=None):
         super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, channels), nn.Embedding(seq, channels)
+        self.vocab = vocab
+        self.wte = nn.Embedding(padded_vocab or vocab, channels)
+        self.wpe = nn.Embedding(seq, channels)
         self.blocks = nn.ModuleList(Block(channels, heads) for _ in range(layers))
         self.ln_f = nn.LayerNorm(channels)
 
@@ -38,8 +42,8 @@ class Gpt(nn.Module):
         x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
         for block in self.blocks:
             x = block(x)
-        logits = self.ln_f(x) @ self.wte.weight.T  # tied, as GPT-2 and ours
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+        logits = (self.ln_f(x) @ self.wte.weight.T)[..., :self.vocab]  # tied, as GPT-2 and ours
+        return F.cross_entropy(logits.reshape(-1, self.vocab), targets.view(-1))
 
 
 def main():

@@ -1,13 +1,20 @@
 // bench/torch_gpt2.py, the PyTorch side of bench/gpu_check.sh's training table, at a tiny shape on
-// the CPU (eager: torch.compile takes minutes here): each batch size trains and prints its line.
+// the CPU (eager: torch.compile takes minutes here): each batch size trains and prints its line,
+// and its first loss is ours from our initialisation (model/gpt.cpp) on the same kind of tokens.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "kernels/backend.h"
+#include "model/gpt.h"
 #include "test/peers/peers.h"
+#include "util/rng.h"
 
+using namespace diloco;
 using namespace diloco::test;
 
 namespace {
@@ -24,7 +31,54 @@ std::string field(const std::string& line, const std::string& key) {
     return line.substr(from, line.find(' ', from) - from);
 }
 
+// The torch_gpt2 line of `out`, or "" when there is none.
+std::string result_line(const std::string& out) {
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind("torch_gpt2 ", 0) == 0) return line;
+    return "";
+}
+
+// Our loss on uniform random tokens from init_gpt2_params, as bench_train's first step sees it.
+double our_initial_loss(const GptConfig& c, int B, int T) {
+    std::unique_ptr<Backend> cpu = make_cpu_backend();
+    Gpt model(*cpu, c, B, T);
+    model.set_params(init_gpt2_params(c, model.layout(), 1));
+    Rng rng(2, 0);
+    std::vector<int32_t> tokens(size_t(B) * T), targets(tokens.size());
+    for (size_t i = 0; i < tokens.size(); i++) {
+        tokens[i] = static_cast<int32_t>(rng.below(c.vocab));
+        targets[i] = static_cast<int32_t>(rng.below(c.vocab));
+    }
+    return model.evaluate(tokens.data(), targets.data(), B, T);
+}
+
 }  // namespace
+
+TEST_CASE("torch_gpt2.py starts from our initial loss", "[peers]") {
+    // A vocabulary that is padded (500 -> 512 rows) and enough tokens (512) that two draws of
+    // them agree to about 0.01: PyTorch's default initialisation starts above 40 here.
+    GptConfig c;
+    c.vocab = 500;
+    c.padded_vocab = pad_vocab(c.vocab);
+    c.max_seq = 64;
+    c.layers = 2;
+    c.heads = 2;
+    c.channels = 64;
+    const int B = 8, T = 64;
+    const CliResult r = run_peer("bench/torch_gpt2.py",
+                                 "--device cpu --no-compile --batch 8 --seq 64 --layers 2 "
+                                 "--heads 2 --channels 64 --vocab 500 --steps 1 --warmup 1");
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    const std::string loss = field(result_line(r.out), "loss");
+    REQUIRE(!loss.empty());
+    const double theirs = std::stod(loss), ours = our_initial_loss(c, B, T);
+    INFO("first loss: torch " << theirs << ", ours " << ours);
+    CHECK(std::fabs(theirs - ours) < 0.05);
+    // Both are GPT-2's start: ln(vocab) plus half the logits' variance (0.02^2 per channel).
+    CHECK(std::fabs(ours - (std::log(c.vocab) + 0.5 * 0.02 * 0.02 * c.channels)) < 0.05);
+}
 
 TEST_CASE("torch_gpt2.py trains each batch size and prints its tokens/s", "[peers]") {
     const CliResult r = run_peer("bench/torch_gpt2.py", "--batch 2,3 " + kTiny);
