@@ -1,15 +1,19 @@
 // The prepare pipeline: chunks of records read on one thread while the previous chunk is parsed,
-// tokenized and given its island affinity on all threads, then appended in input order.
+// tokenized, cut (a text file's validation tail) and given its island affinity on all threads,
+// then appended in input order.
 #include "data/prepare.h"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "data/shard.h"
 #include "data/text_clusters.h"
@@ -32,7 +36,7 @@ public:
           vocab_(vocab),
           shard_tokens_(shard_tokens) {}
 
-    void append(const std::vector<int32_t>& doc) {
+    void append(std::span<const int32_t> doc) {
         set_.documents++;
         set_.tokens += doc.size();
         for (size_t done = 0; done < doc.size();) {
@@ -71,25 +75,33 @@ private:
     ShardSet set_;
 };
 
-// Where document number i (counting documents, not records) goes: -1 for validation, else an
-// island; `affinity` is the island its site or topic asks for (domain and cluster splits).
+// Where documents go, in input order. A document dealt whole goes to validation (-1) when the
+// document rule picks it, else to an island; a text file's training part (its tail is already
+// held out) always goes to an island. `affinity` is the island its site or topic asks for
+// (domain and cluster splits); iid deals training documents round-robin.
 class Dealer {
 public:
     explicit Dealer(const PrepareOptions& o) : o_(o) {}
 
-    int island(uint64_t i, int affinity) const {
+    int whole(int affinity) {
+        uint64_t i = whole_++;
         if (val_before(i + 1) > val_before(i)) return -1;
-        if (o_.split != SplitMethod::iid) return affinity;
-        return static_cast<int>((i - val_before(i)) % o_.islands);
+        return training(affinity);
     }
-    // Validation documents among the first i.
+    int training(int affinity) {
+        if (o_.split != SplitMethod::iid) return affinity;
+        return static_cast<int>(training_++ % o_.islands);
+    }
+
+private:
+    // Validation documents among the first i dealt whole.
     uint64_t val_before(uint64_t i) const {
         if (o_.val_docs >= 0) return std::min<uint64_t>(i, o_.val_docs);
         return static_cast<uint64_t>(std::ceil(static_cast<double>(i) * o_.val_fraction));
     }
 
-private:
     const PrepareOptions& o_;
+    uint64_t whole_ = 0, training_ = 0;
 };
 
 struct Chunk {
@@ -111,7 +123,9 @@ Chunk read_chunk(RecordReader& reader) {
 struct Encoded {
     bool ok = false;
     std::string why;  // when not ok
+    bool cut = false;  // a text file cut by tokens: tokens is its training part
     std::vector<int32_t> tokens;
+    std::vector<int32_t> tail;  // a cut text file's validation part (empty when too short)
     uint64_t text_bytes = 0;
     int affinity = 0;
 };
@@ -127,6 +141,17 @@ int affinity(const PrepareOptions& o, const Document& doc,
         case SplitMethod::cluster: return clusters->assign(doc.text);
     }
     return 0;
+}
+
+// Moves the last ids of a text file into its validation part, which starts with its own
+// <|endoftext|> as every document does: the two parts together hold the file's ids once.
+void cut_tail(Encoded& e, double fraction, int32_t eot) {
+    uint64_t held = text_val_ids(e.tokens.size() - 1, fraction);
+    if (held == 0) return;
+    e.tail.reserve(held + 1);
+    e.tail.push_back(eot);
+    e.tail.insert(e.tail.end(), e.tokens.end() - held, e.tokens.end());
+    e.tokens.resize(e.tokens.size() - held);
 }
 
 std::vector<Encoded> encode_chunk(Chunk& chunk, const PrepareOptions& o, const Tokenizer& tok,
@@ -147,6 +172,8 @@ std::vector<Encoded> encode_chunk(Chunk& chunk, const PrepareOptions& o, const T
             encoder.encode(doc.text, e.tokens);
             e.text_bytes = doc.text.size();
             e.affinity = affinity(o, doc, clusters);
+            e.cut = !chunk.records[i].json && o.val_docs < 0;
+            if (e.cut) cut_tail(e, o.text_val_fraction, tok.eot());
         }
     }
     return out;
@@ -156,7 +183,9 @@ void check_options(const PrepareOptions& o) {
     require(o.islands >= 1, "--islands must be at least 1, got " + std::to_string(o.islands));
     require(o.shard_tokens >= 1 && o.shard_tokens <= INT32_MAX,
             "--shard-tokens must be in 1..2^31-1 (the shard header counts tokens in int32)");
-    require(o.val_fraction >= 0 && o.val_fraction < 1, "--val-fraction must be in [0, 1)");
+    require(o.val_fraction >= 0 && o.val_fraction < 1 && o.text_val_fraction >= 0 &&
+                o.text_val_fraction < 1,
+            "--val-fraction must be in [0, 1)");
     require(!o.out.empty(), "--out is required");
 }
 
@@ -193,14 +222,33 @@ Manifest start_manifest(const PrepareOptions& o, const Tokenizer& tok, const Rea
     return m;
 }
 
+// A text file too short to cut, remembered for the error when nothing else gave validation.
+struct ShortText {
+    std::string file;
+    uint64_t ids = 0;
+};
+
+void check_validation(const Manifest& m, const PrepareOptions& o, const ShortText& short_text) {
+    if (m.val.documents > 0 || short_text.file.empty() || o.text_val_fraction == 0) return;
+    char percent[32];
+    std::snprintf(percent, sizeof percent, "%g%%", 100 * o.text_val_fraction);
+    throw Error(short_text.file + ": a text file of " + std::to_string(short_text.ids) +
+                " token(s) cannot give both a training and a validation set (the last " +
+                percent + " of its tokens are held out, at least one, leaving one to train on)");
+}
+
 void check_islands(const Manifest& m) {
     uint64_t train = 0;
     for (const ShardSet& s : m.train) train += s.documents;
+    const char* hint = m.islands > 1 ? "; a set prepared for 1 island serves any number of "
+                                       "islands in `diloco train`"
+                                     : " (validation takes whole JSON-lines documents, and "
+                                       "whole text files under --val-docs)";
     require(train >= uint64_t(m.islands),
             std::to_string(m.val.documents + train) +
                 " documents: " + std::to_string(m.val.documents) + " for validation leave " +
                 std::to_string(train) + " for training, fewer than the " +
-                std::to_string(m.islands) + " island(s) (a text file is one document)");
+                std::to_string(m.islands) + " island(s)" + hint);
     for (int i = 0; i < m.islands; i++)
         require(m.train[i].documents > 0, "island " + std::to_string(i) +
                                               " received no training documents under the " +
@@ -218,6 +266,8 @@ PrepareResult write_shards(const PrepareOptions& o, const std::vector<std::strin
     const std::optional<TextClusters> clusters = fit_clusters(o, files);
     Dealer dealer(o);
     ReadStats stats;
+    uint64_t text_tails = 0;
+    ShortText short_text;
     RecordReader reader(files);
     PrepareProgress p;
     p.total_input_bytes = reader.total();
@@ -233,10 +283,20 @@ PrepareResult write_shards(const PrepareOptions& o, const std::vector<std::strin
                 stats.add_malformed(chunk.records[i], e.why, o.strict);
                 continue;
             }
-            int island = dealer.island(stats.documents, e.affinity);
-            (island < 0 ? val : train[island]).append(e.tokens);
+            if (!e.cut) {
+                int island = dealer.whole(e.affinity);
+                (island < 0 ? val : train[island]).append(e.tokens);
+            } else {
+                train[dealer.training(e.affinity)].append(e.tokens);
+                if (!e.tail.empty()) {
+                    val.append(e.tail);
+                    text_tails++;
+                } else if (short_text.file.empty()) {
+                    short_text = {chunk.records[i].file, e.tokens.size() - 1};
+                }
+            }
             stats.add_document(e.text_bytes);
-            p.tokens += e.tokens.size();
+            p.tokens += e.tokens.size() + e.tail.size();
         }
         p.documents = stats.documents;
         p.text_bytes = stats.bytes;
@@ -249,13 +309,20 @@ PrepareResult write_shards(const PrepareOptions& o, const std::vector<std::strin
     Manifest m = start_manifest(o, tok, stats);
     m.val = val.finish();
     for (ShardSink& sink : train) m.train.push_back(sink.finish());
+    check_validation(m, o, short_text);
     check_islands(m);
     tok.save_gpt2(o.out);
     write_manifest(m);
-    return {m, stats, elapsed(), omp_get_max_threads()};
+    return {m, stats, text_tails, elapsed(), omp_get_max_threads()};
 }
 
 }  // namespace
+
+uint64_t text_val_ids(uint64_t ids, double fraction) {
+    if (fraction <= 0 || ids < 2) return 0;
+    uint64_t held = static_cast<uint64_t>(std::llround(static_cast<double>(ids) * fraction));
+    return std::clamp<uint64_t>(held, 1, ids - 1);
+}
 
 PrepareResult prepare(const PrepareOptions& o,
                       const std::function<void(const PrepareProgress&)>& progress) {

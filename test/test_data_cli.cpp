@@ -1,6 +1,7 @@
 // Tests of the data commands as a user runs them: `diloco tokenizer` encode/decode/train,
-// `diloco prepare` on the C4 sample under each split followed by `diloco train`, training on
-// islands of a prepared set under mpirun, generating through the saved tokenizer, and errors.
+// `diloco prepare` on the C4 sample under each split and on Tiny Shakespeare, each followed by
+// `diloco train`, training on islands of a prepared set under mpirun, generating through the
+// saved tokenizer, and errors.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
@@ -9,6 +10,7 @@
 #include "data/documents.h"
 #include "data/island_split.h"
 #include "data/manifest.h"
+#include "data/prepare.h"
 #include "test/data_helpers.h"
 #include "test/helpers.h"
 #include "test/skip.h"
@@ -22,6 +24,7 @@ using diloco::test::TempDir;
 namespace {
 
 const char* kC4 = "c4/c4-train.00000-of-01024.first1000.json.gz";
+const char* kShakespeare = "tinyshakespeare/input.txt";
 
 void check_one_line_error(const test::CliResult& r, const std::string& needle) {
     INFO("stderr: " << r.err);
@@ -154,6 +157,60 @@ TEST_CASE("prepare: C4 for 4 islands, cluster split, then train", "[data][cli]")
     prepare_c4(dir, "cluster");
 }
 
+TEST_CASE("prepare: Tiny Shakespeare holds out its last tenth of tokens, then train",
+          "[data][cli]") {
+    std::string input = test::shared_data(kShakespeare), gpt2 = test::shared_data("gpt2");
+    std::string reference = read_file(test::shared_data("reference/tinyshakespeare.gpt2.u16"));
+    TempDir dir;
+    auto r = run_diloco("prepare --tokenizer " + gpt2 + " --out " + dir.file("p") + " " + input);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Contains("validation 1 documents (1 text-file tail(s)), 33,804 tokens"));
+    const uint64_t ids = Tokenizer::load(gpt2).encode(read_file(input)).size();
+    CHECK(ids * 2 == reference.size());  // our count of the whole text is tiktoken's
+    Manifest m = read_manifest(dir.file("p"));
+    REQUIRE(m.train.size() == 1);
+    CHECK(m.val.documents == 1);
+    CHECK(m.train[0].documents == 1);
+    CHECK(m.val.tokens == text_val_ids(ids, 0.1) + 1);
+    CHECK(m.val.tokens + m.train[0].tokens == ids + 2);  // each part led by <|endoftext|>
+    // The two parts hold the whole text's ids once, in order.
+    REQUIRE(m.val.shards.size() == 1);
+    REQUIRE(m.train[0].shards.size() == 1);
+    std::string train = read_file(m.shard_path(m.train[0].shards[0])).substr(1024);
+    std::string val = read_file(m.shard_path(m.val.shards[0])).substr(1024);
+    const std::string eot = "\x50\xc4";  // 50256, little-endian
+    CHECK(train.substr(0, 2) == eot);
+    CHECK(val.substr(0, 2) == eot);
+    CHECK(train.substr(2) + val.substr(2) == reference);
+    auto t = run_diloco("train --data " + dir.file("p") +
+                        " --steps 2 --batch 2 --seq 32 --val-batches 1 --warmup 1");
+    INFO(t.err);
+    CHECK(t.exit_code == 0);
+    CHECK_THAT(t.out, Contains("vocabulary 50257") && Contains("val loss"));
+}
+
+TEST_CASE("prepare: text files keep invalid UTF-8 as bytes, in a JSON line it is malformed",
+          "[data][cli]") {
+    TempDir dir;
+    Tokenizer tok = test::small_tokenizer(dir.file("tok"));
+    const std::string text = test::synthetic_text(2000, 3) + " \xff\xfe bytes \xc3 kept";
+    test::write_text(dir.file("bytes.txt"), text);
+    std::string base = "prepare --tokenizer " + dir.file("tok") + " --out ";
+    auto r = run_diloco(base + dir.file("p") + " " + dir.file("bytes.txt"));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    Manifest m = read_manifest(dir.file("p"));
+    CHECK(test::split_documents(m, m.train[0], tok).at(0) +
+              test::split_documents(m, m.val, tok).at(0) ==
+          text);
+    test::write_text(dir.file("bad.jsonl"), "{\"text\": \"bad \xff utf-8\"}\n");
+    check_one_line_error(run_diloco(base + dir.file("q") + " --strict " + dir.file("bad.jsonl")),
+                         dir.file("bad.jsonl") + ":1: malformed JSON line skipped (not valid "
+                                                 "JSON or not UTF-8) (--strict)");
+    CHECK_FALSE(std::filesystem::exists(dir.file("q")));
+}
+
 TEST_CASE("prepare: errors are one line naming the file", "[data][cli]") {
     TempDir dir;
     test::small_tokenizer(dir.file("tok"));
@@ -176,6 +233,16 @@ TEST_CASE("prepare: errors are one line naming the file", "[data][cli]") {
                          "unknown split 'topics'");
     check_one_line_error(run_diloco(base + "--islands 5 " + dir.file("m.jsonl")),
                          "fewer than the 5 island(s)");
+
+    // A text file: too short to hold out a tail, or one training part for two islands.
+    std::string text_base = "prepare --tokenizer " + dir.file("tok") + " --out " + dir.file("t");
+    test::write_text(dir.file("short.txt"), "a");
+    check_one_line_error(run_diloco(text_base + " " + dir.file("short.txt")),
+                         dir.file("short.txt") + ": a text file of 1 token(s) cannot give both");
+    test::write_text(dir.file("book.txt"), test::synthetic_text(3000, 4));
+    check_one_line_error(run_diloco(text_base + " --islands 2 " + dir.file("book.txt")),
+                         "fewer than the 2 island(s); a set prepared for 1 island serves any");
+    CHECK_FALSE(std::filesystem::exists(dir.file("t")));
 }
 
 TEST_CASE("train on prepared tokens, then generate through the saved tokenizer", "[data][cli]") {

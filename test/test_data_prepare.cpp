@@ -1,7 +1,8 @@
-// Tests of `prepare` as a library call: the validation split by document, fixed-size shards,
-// and the documents each island gets under the iid, domain and cluster splits.
+// Tests of `prepare` as a library call: the validation split by document (of a text file, its
+// last tokens), fixed-size shards, and the documents each island gets under each split.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -102,6 +103,114 @@ TEST_CASE("a validation fraction takes the first document and one in every 1/F",
     o.val_docs = 9;
     o.islands = 2;
     CHECK_THROWS_WITH(f.run(o), Contains("9 for validation leave 1 for training"));
+}
+
+TEST_CASE("a text file holds out the nearest whole number to F of its ids", "[data]") {
+    CHECK(text_val_ids(100, 0.1) == 10);
+    CHECK(text_val_ids(104, 0.1) == 10);
+    CHECK(text_val_ids(106, 0.1) == 11);
+    CHECK(text_val_ids(100, 0.01) == 1);
+    CHECK(text_val_ids(30, 0.01) == 1);   // at least one
+    CHECK(text_val_ids(2, 0.9) == 1);     // and one left for training
+    CHECK(text_val_ids(1, 0.5) == 0);     // too short to give both
+    CHECK(text_val_ids(0, 0.1) == 0);
+    CHECK(text_val_ids(100, 0) == 0);
+}
+
+TEST_CASE("a text file of paragraphs: its last tenth of tokens is validation", "[data]") {
+    Fixture f;
+    const std::string book =
+        "THE ISLANDS\n\n"
+        "The island model learns from its own shore, and once in a while it hears the others.\n"
+        "It keeps what it heard.\n\n"
+        "Every island trains on its own data; the outer step joins them.\n\n"
+        "In the end the islands agree, and the model is one.\n";
+    test::write_text(f.dir.file("book.txt"), book);
+    PrepareOptions o = f.options({});
+    o.inputs = {f.dir.file("book.txt")};
+    const uint64_t ids = f.tok.encode(book).size(), held = text_val_ids(ids, 0.1);
+    REQUIRE(held >= 2);
+    Manifest m = f.run(o);
+    std::vector<std::string> train = f.docs(m, m.train[0]), val = f.docs(m, m.val);
+    REQUIRE(train.size() == 1);
+    REQUIRE(val.size() == 1);
+    CHECK(train[0] + val[0] == book);  // cut by tokens: nothing lost, nothing added but eot
+    CHECK(m.val.tokens == held + 1);
+    CHECK(m.train[0].tokens == ids - held + 1);
+    CHECK(book.ends_with(val[0]));
+    CHECK(val[0].size() < book.size() / 4);
+    // --val-docs takes whole documents: the text file is one.
+    o.val_docs = 1;
+    CHECK_THROWS_WITH(f.run(o), Contains("1 for validation leave 0 for training"));
+    // F = 0 holds nothing out.
+    o.val_docs = -1;
+    o.text_val_fraction = 0;
+    m = f.run(o);
+    CHECK(m.val.documents == 0);
+    CHECK(f.docs(m, m.train[0]) == std::vector<std::string>{book});
+}
+
+TEST_CASE("a single paragraph gives both sets, a text too short for both is an error",
+          "[data]") {
+    Fixture f;
+    const std::string line = "One paragraph only, with no blank line anywhere in it.";
+    test::write_text(f.dir.file("line.txt"), line);
+    PrepareOptions o = f.options({});
+    o.inputs = {f.dir.file("line.txt")};
+    Manifest m = f.run(o);
+    std::vector<std::string> train = f.docs(m, m.train[0]), val = f.docs(m, m.val);
+    REQUIRE(val.size() == 1);
+    CHECK(!val[0].empty());
+    CHECK(train.at(0) + val[0] == line);
+
+    o.out = f.dir.file("out_short");
+    for (const std::string& text : {std::string("a"), std::string()}) {
+        test::write_text(f.dir.file("short.txt"), text);
+        o.inputs = {f.dir.file("short.txt")};
+        CHECK_THROWS_WITH(f.run(o), Contains(f.dir.file("short.txt") + ": a text file of " +
+                                             std::to_string(text.size()) + " token(s)") &&
+                                        Contains("the last 10% of its tokens"));
+        CHECK_FALSE(std::filesystem::exists(o.out));
+    }
+    // Beside a longer text the short one simply trains.
+    o.inputs = {f.dir.file("short.txt"), f.dir.file("line.txt")};
+    m = f.run(o);
+    CHECK(m.val.documents == 1);
+    CHECK(m.train[0].documents == 2);
+}
+
+TEST_CASE("text tails and JSON documents together: validation by tokens and by document",
+          "[data]") {
+    Fixture f;
+    std::vector<std::string> json = numbered_docs(4);
+    PrepareOptions o = f.options(json);
+    const std::string a = test::synthetic_text(400, 21), b = test::synthetic_text(300, 22);
+    test::write_text(f.dir.file("a.txt"), a);
+    test::write_text(f.dir.file("b.txt"), b);
+    o.inputs = {f.dir.file("a.txt"), f.dir.file("b.txt"), o.inputs[0]};
+    o.islands = 2;
+    o.val_fraction = 0.5;       // JSON documents 0 and 2
+    o.text_val_fraction = 0.25;  // the last quarter of each text file's ids
+    PrepareResult r = prepare(o, [](const PrepareProgress&) {});
+    const Manifest& m = r.manifest;
+    CHECK(r.text_tails == 2);
+    std::vector<std::string> val = f.docs(m, m.val);
+    REQUIRE(val.size() == 4);
+    CHECK(val[2] == json[0]);
+    CHECK(val[3] == json[2]);
+    // Training parts are dealt round-robin with the whole documents, in input order.
+    std::vector<std::string> i0 = f.docs(m, m.train[0]), i1 = f.docs(m, m.train[1]);
+    REQUIRE(i0.size() == 2);
+    REQUIRE(i1.size() == 2);
+    CHECK(i0[0] + val[0] == a);
+    CHECK(i1[0] + val[1] == b);
+    CHECK(i0[1] == json[1]);
+    CHECK(i1[1] == json[3]);
+    auto tail = [&](const std::string& text) {  // its held-out ids and their <|endoftext|>
+        return text_val_ids(f.tok.encode(text).size(), 0.25) + 1;
+    };
+    auto whole = [&](const std::string& text) { return f.tok.encode(text).size() + 1; };
+    CHECK(m.val.tokens == tail(a) + tail(b) + whole(json[0]) + whole(json[2]));
 }
 
 TEST_CASE("domain: every site lands on exactly one island", "[data]") {

@@ -18,6 +18,8 @@ namespace {
 struct PrepareArgs {
     PrepareOptions o;
     std::string split = "iid";
+    double val_fraction = 0;  // when given, for documents and text files alike
+    CLI::Option* val_fraction_option = nullptr;
 };
 
 std::string duration(double s) {
@@ -53,18 +55,22 @@ void print_summary(const PrepareResult& r) {
     }
     uint64_t total = m.val.tokens;
     for (const ShardSet& s : m.train) total += s.tokens;
+    std::string tails =
+        r.text_tails ? " (" + thousands(r.text_tails) + " text-file tail(s))" : "";
     std::printf(
         "diloco prepare: %s documents (%.2f MB) -> %s tokens in %.2f s (%.0f docs/s, "
-        "%.2f MB/s, %d threads); validation %s documents, %s tokens; %d island(s) (%s "
+        "%.2f MB/s, %d threads); validation %s documents%s, %s tokens; %d island(s) (%s "
         "split) %s documents, %s tokens; %zu shards -> %s\n",
         thousands(r.read.documents).c_str(), r.read.bytes / 1e6, thousands(total).c_str(),
         r.seconds, r.read.documents / r.seconds, r.read.bytes / 1e6 / r.seconds, r.threads,
-        thousands(m.val.documents).c_str(), thousands(m.val.tokens).c_str(), m.islands,
-        m.split.c_str(), docs.c_str(), tokens.c_str(), shards, m.path().c_str());
+        thousands(m.val.documents).c_str(), tails.c_str(), thousands(m.val.tokens).c_str(),
+        m.islands, m.split.c_str(), docs.c_str(), tokens.c_str(), shards, m.path().c_str());
 }
 
 void run_prepare(PrepareArgs& a) {
     a.o.split = parse_split(a.split);
+    if (a.val_fraction_option->count() > 0)
+        a.o.val_fraction = a.o.text_val_fraction = a.val_fraction;
     const bool bar = ::isatty(::fileno(stderr));
     auto end_bar = [bar] {
         if (bar) std::fputc('\n', stderr);  // an error message then starts on its own line
@@ -100,19 +106,24 @@ void add_prepare_command(CLI::App& app) {
                     "iid (round robin), domain (by URL host) or cluster "
                     "(k-means over tf-idf)")
         ->capture_default_str();
-    auto docs = cmd->add_option("--val-docs", o.val_docs, "validation documents (the first ones)")
+    auto docs = cmd->add_option("--val-docs", o.val_docs,
+                                "validation: the first N documents, whole (a text file is one)")
                     ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--val-fraction", o.val_fraction,
-                    "validation documents: the first, then one in every 1/F")
-        ->capture_default_str()
-        ->excludes(docs);
+    a->val_fraction_option =
+        cmd->add_option("--val-fraction", a->val_fraction,
+                        "validation (default): of JSON-lines documents the first, then one in "
+                        "every 1/F (F = 0.01); of each text file the last F of its tokens "
+                        "(F = 0.1, nanoGPT's split of Tiny Shakespeare), so one book gives both "
+                        "sets")
+            ->excludes(docs);
     cmd->add_option("--shard-tokens", o.shard_tokens, "tokens per shard file")
         ->capture_default_str();
     cmd->add_option("--field", o.field, "JSON-lines field holding the text")->capture_default_str();
     cmd->add_flag("--strict", o.strict, "a malformed JSON line is an error (default: skipped)");
     cmd->add_option("--seed", o.seed, "seed of the cluster split")->capture_default_str();
     cmd->add_option("inputs", o.inputs,
-                    "text files (one document each), directories of them, JSON lines (.gz)")
+                    "text files (one document each, cut by tokens for validation), directories "
+                    "of them, JSON lines (.gz)")
         ->required();
     cmd->callback([a] { run_prepare(*a); });
 }
