@@ -63,11 +63,16 @@ void require_mpirun() {
 
 CliResult run_mpi(int ranks, const std::string& args) {
     require_mpirun();
+    return run_mpi_with("mpirun", DILOCO_BINARY, ranks, args);
+}
+
+CliResult run_mpi_with(const std::string& mpirun, const std::string& binary, int ranks,
+                       const std::string& args) {
     // CI runs as root, which OpenMPI refuses unless told twice.
     std::string env = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                       "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ";
-    return run_command(env + "timeout -k 5 120 mpirun -np " + std::to_string(ranks) +
-                       " --oversubscribe " + DILOCO_BINARY + " " + args);
+    return run_command(env + "timeout -k 5 120 " + mpirun + " -np " + std::to_string(ranks) +
+                       " --oversubscribe " + binary + " " + args);
 }
 
 int start_process(const std::string& command) {

@@ -34,6 +34,9 @@ void require_mpirun();
 // Runs it under `mpirun -np ranks --oversubscribe` with one OpenMP thread per rank, killed
 // after two minutes so that a hang fails the test; skips the test when mpirun is absent.
 CliResult run_mpi(int ranks, const std::string& args);
+// The same with another MPI's mpirun and a binary built against it (Open MPI 5: test_mpi5.cpp).
+CliResult run_mpi_with(const std::string& mpirun, const std::string& binary, int ranks,
+                       const std::string& args);
 
 // Starts `sh -c command` in a process group of its own (mpirun and its local ranks with it).
 int start_process(const std::string& command);
