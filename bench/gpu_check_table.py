@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 # The table of bench/gpu_check.sh, read from the logs of its run: stages, each GPU test, the kernel
-# bench, gpt2-124m training beside PyTorch, logits against transformers, and the issue's targets.
+# bench, gpt2-124m training beside PyTorch, logits against transformers, the issue's targets, and
+# the islands table (bench/islands_table.py).
 #
 #   bench/gpu_check_table.py LOG_DIR      (python3's standard library only)
 import os
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
+
+import islands_table  # bench/islands_table.py, beside this script
 
 TARGET_MFU = 40.0            # % at B = 64, T = 1,024, bf16
 TARGET_TORCH_RATIO = 1.0     # our tokens/s over PyTorch's, same shape and batch
@@ -208,6 +211,7 @@ def main():
     ours, torch = training(logs)
     logit = logits(logs)
     targets(ours, torch, memory, compute, logit)
+    islands_table.print_table(os.path.join(logs, "islands"))
 
 
 if __name__ == "__main__":

