@@ -4,11 +4,13 @@
 // and absent islands put no data on the wire.
 #include "comm/outer_sync.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <vector>
 
 #include "util/error.h"
+#include "util/timer.h"
 
 namespace diloco {
 
@@ -23,36 +25,26 @@ Range part(size_t n, int i, int parts) {
     return {n * static_cast<size_t>(i) / parts, n * static_cast<size_t>(i + 1) / parts};
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// The k sub-slices of x, each encoded on its own (so each owner decodes only its part).
-std::vector<uint8_t> encode_parts(const float* x, size_t n, int k, WireFormat wire,
-                                  std::vector<size_t>& counts) {
-    counts.assign(k, 0);
-    for (int j = 0; j < k; j++) counts[j] = encoded_bytes(wire.codec, part(n, j, k).size());
-    std::vector<uint8_t> out;
-    for (int j = 0; j < k; j++) {
-        const Range r = part(n, j, k);
-        const size_t at = out.size();
-        out.resize(at + counts[j]);
-        if (wire.residual)
-            encode_with_feedback(wire.codec, x + r.begin, wire.residual + r.begin, r.size(),
-                                 out.data() + at);
-        else
-            encode(wire.codec, x + r.begin, r.size(), out.data() + at);
-    }
-    return out;
-}
+// Values per task of the weighted sum: a task's double accumulators stay in the L1 cache while
+// every island's block streams past them once.
+constexpr size_t kSumChunk = 2048;
 
 }  // namespace
+
+void OuterSplit::add(const OuterSplit& other) {
+    download += other.download;
+    codec += other.codec;
+    exchange += other.exchange;
+    optimizer += other.optimizer;
+    upload += other.upload;
+}
 
 void SyncStats::add(const SyncStats& other) {
     bytes_sent += other.bytes_sent;
     bytes_received += other.bytes_received;
     seconds += other.seconds;
     wait_seconds += other.wait_seconds;
+    split.add(other.split);
 }
 
 uint64_t island_bytes_sent(size_t n, int k, int shards, int island, Codec codec) {
@@ -70,12 +62,70 @@ uint64_t island_bytes_sent(size_t n, int k, int shards, int island, Codec codec)
 OuterSync::OuterSync(IslandComms& comms)
     : comms_(comms), island_(comms.island->split(0, comms.topology.local_rank)) {}
 
+// This island's k sub-slices, each encoded on its own (so each owner decodes only its part). In
+// fp32 the slice is its own message: its sub-slices lie in order, and MPI reads them in place.
+const uint8_t* OuterSync::outgoing(const float* x, size_t n, int k, WireFormat wire,
+                                   std::vector<size_t>& counts) {
+    counts.assign(k, 0);
+    for (int j = 0; j < k; j++) counts[j] = encoded_bytes(wire.codec, part(n, j, k).size());
+    if (wire.codec == Codec::fp32 && !wire.residual) return reinterpret_cast<const uint8_t*>(x);
+    size_t at = 0, bytes = 0;
+    for (size_t c : counts) bytes += c;
+    encoded_.resize(bytes);
+    for (int j = 0; j < k; j++) {
+        const Range r = part(n, j, k);
+        if (wire.residual)
+            encode_with_feedback(wire.codec, x + r.begin, wire.residual + r.begin, r.size(),
+                                 encoded_.data() + at);
+        else
+            encode(wire.codec, x + r.begin, r.size(), encoded_.data() + at);
+        at += counts[j];
+    }
+    return encoded_.data();
+}
+
+// out = sum_i scale_i * block_i over the islands with a block (scale > 0), in island order and
+// in double, whatever the number of threads; blocks_ holds them back to back.
+void OuterSync::sum_blocks(const std::vector<double>& scale, size_t n, WireFormat wire,
+                           float* out) {
+    const size_t bytes = encoded_bytes(wire.codec, n);
+    const uint8_t* block = reinterpret_cast<const uint8_t*>(blocks_.data());
+    std::vector<const float*> parts;
+    std::vector<double> weights;
+    for (double w : scale) {
+        if (w == 0) continue;
+        weights.push_back(w);
+        parts.push_back(blocks_.data() + parts.size() * n);
+    }
+    if (wire.codec != Codec::fp32) {
+        decoded_.resize(parts.size() * n);
+        for (size_t i = 0; i < parts.size(); i++) {
+            decode(wire.codec, block + i * bytes, n, decoded_.data() + i * n);
+            parts[i] = decoded_.data() + i * n;
+        }
+    }
+    const size_t chunks = (n + kSumChunk - 1) / kSumChunk;
+#pragma omp parallel for schedule(static) if (n >= 4 * kSumChunk)
+    for (size_t c = 0; c < chunks; c++) {
+        const size_t begin = c * kSumChunk, len = std::min(kSumChunk, n - begin);
+        double acc[kSumChunk] = {};
+        for (size_t i = 0; i < parts.size(); i++) {
+            const float* x = parts[i] + begin;
+            const double w = weights[i];
+            for (size_t t = 0; t < len; t++) acc[t] += w * x[t];
+        }
+        for (size_t t = 0; t < len; t++) out[begin + t] = static_cast<float>(acc[t]);
+    }
+}
+
 double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote mine_note,
                                std::vector<IslandNote>& notes, SyncStats& stats,
                                WireFormat wire) {
     const int k = across.size(), me = across.rank();
     notes.resize(k);
-    across.allgatherv(&mine_note, notes.data(), std::vector<size_t>(k, sizeof(IslandNote)));
+    timed(stats.split.exchange, [&] {
+        across.allgatherv(&mine_note, notes.data(), std::vector<size_t>(k, sizeof(IslandNote)));
+    });
     stats.bytes_sent += sizeof(IslandNote) * (k - 1);
     stats.bytes_received += sizeof(IslandNote) * (k - 1);
     std::vector<double> weights(k);
@@ -89,46 +139,57 @@ double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote 
 
     const Range mine = part(n, me, k);
     const size_t mine_bytes = encoded_bytes(wire.codec, mine.size());
-    std::vector<size_t> send, recv(k), result_counts(k);
-    std::vector<uint8_t> outgoing;
-    if (mine_note.weight > 0) outgoing = encode_parts(slice, n, k, wire, send);
-    else send.assign(k, 0);
+    std::vector<size_t> send(k, 0), recv(k), result_counts(k);
+    const uint8_t* sending = nullptr;
+    if (mine_note.weight > 0)
+        timed(stats.split.codec, [&] { sending = outgoing(slice, n, k, wire, send); });
     for (int j = 0; j < k; j++) {
         recv[j] = weights[j] > 0 ? mine_bytes : 0;
         result_counts[j] = encoded_bytes(wire.codec, part(n, j, k).size());
     }
-    std::vector<uint8_t> blocks(mine_bytes * k);
-    across.alltoallv(outgoing.data(), send, blocks.data(), recv);
+    blocks_.resize((mine_bytes * k + sizeof(float) - 1) / sizeof(float));
+    timed(stats.split.exchange, [&] {
+        across.alltoallv(sending, send, reinterpret_cast<uint8_t*>(blocks_.data()), recv);
+    });
     for (int j = 0; j < k; j++) {
         if (j == me) continue;
         stats.bytes_sent += send[j] + result_counts[me];
         stats.bytes_received += recv[j] + result_counts[j];
     }
 
-    std::vector<double> acc(mine.size(), 0.0);
-    std::vector<float> decoded(mine.size());
-    const uint8_t* block = blocks.data();
-    for (int i = 0; i < k; i++) {
-        if (weights[i] == 0) continue;
-        decode(wire.codec, block, mine.size(), decoded.data());
-        for (size_t t = 0; t < mine.size(); t++) acc[t] += (weights[i] / total) * decoded[t];
-        block += mine_bytes;
+    std::vector<double> scale(k);
+    for (int i = 0; i < k; i++) scale[i] = weights[i] / total;
+    reduced_.resize(mine.size());
+    const uint8_t* result = reinterpret_cast<const uint8_t*>(reduced_.data());
+    timed(stats.split.codec, [&] {
+        sum_blocks(scale, mine.size(), wire, reduced_.data());
+        if (wire.codec == Codec::fp32 && !wire.owner_residual) return;
+        result_.resize(mine_bytes);
+        if (wire.owner_residual)
+            encode_with_feedback(wire.codec, reduced_.data(), wire.owner_residual + mine.begin,
+                                 reduced_.size(), result_.data());
+        else
+            encode(wire.codec, reduced_.data(), reduced_.size(), result_.data());
+        result = result_.data();
+    });
+    if (wire.codec == Codec::fp32) {  // the mean lands where it belongs: nothing to decode
+        timed(stats.split.exchange,
+              [&] { across.allgatherv(result, slice, result_counts); });
+        return total;
     }
-    std::vector<float> reduced(acc.begin(), acc.end());
-    std::vector<uint8_t> result(mine_bytes), gathered;
-    if (wire.owner_residual)
-        encode_with_feedback(wire.codec, reduced.data(), wire.owner_residual + mine.begin,
-                             reduced.size(), result.data());
-    else
-        encode(wire.codec, reduced.data(), reduced.size(), result.data());
-    for (size_t c : result_counts) gathered.resize(gathered.size() + c);
-    across.allgatherv(result.data(), gathered.data(), result_counts);
-    const uint8_t* in = gathered.data();
-    for (int j = 0; j < k; j++) {
-        const Range r = part(n, j, k);
-        decode(wire.codec, in, r.size(), slice + r.begin);
-        in += result_counts[j];
-    }
+    size_t gathered_bytes = 0;
+    for (size_t c : result_counts) gathered_bytes += c;
+    gathered_.resize(gathered_bytes);
+    timed(stats.split.exchange,
+          [&] { across.allgatherv(result, gathered_.data(), result_counts); });
+    timed(stats.split.codec, [&] {
+        const uint8_t* in = gathered_.data();
+        for (int j = 0; j < k; j++) {
+            const Range r = part(n, j, k);
+            decode(wire.codec, in, r.size(), slice + r.begin);
+            in += result_counts[j];
+        }
+    });
     return total;
 }
 
@@ -138,7 +199,8 @@ double OuterSync::weighted_mean(float* x, size_t n, IslandNote mine,
     auto start = std::chrono::steady_clock::now();
     const Topology& t = comms_.topology;
     if (mine.weight > 0) {
-        const size_t bad = check_finite(x, n);
+        size_t bad = n;
+        timed(stats.split.codec, [&] { bad = check_finite(x, n); });
         require(bad == n, "island " + std::to_string(t.island) + ": the outer gradient holds " +
                               std::to_string(x[bad < n ? bad : 0]) + " at index " +
                               std::to_string(bad) + "; refusing to send it");
@@ -155,16 +217,19 @@ double OuterSync::weighted_mean(float* x, size_t n, IslandNote mine,
             std::vector<size_t> counts(t.local_size);
             for (int r = 0; r < t.local_size; r++)
                 counts[r] = part(n, r, t.local_size).size() * sizeof(float);
-            std::vector<float> mine(x + slice.begin, x + slice.end);  // MPI forbids aliasing
-            island_->allgatherv(mine.data(), x, counts);
+            island_part_.assign(x + slice.begin, x + slice.end);  // MPI forbids aliasing
+            timed(stats.split.exchange,
+                  [&] { island_->allgatherv(island_part_.data(), x, counts); });
         }
     } else {
         notes.resize(t.islands);
         if (t.local_rank == 0)
             total = reduce_slice(*comms_.leaders, x, n, mine, notes, stats, wire);
-        island_->broadcast(&total, sizeof(total), 0);
-        island_->broadcast(notes.data(), notes.size() * sizeof(IslandNote), 0);
-        if (total > 0) island_->broadcast(x, n * sizeof(float), 0);
+        timed(stats.split.exchange, [&] {
+            island_->broadcast(&total, sizeof(total), 0);
+            island_->broadcast(notes.data(), notes.size() * sizeof(IslandNote), 0);
+            if (total > 0) island_->broadcast(x, n * sizeof(float), 0);
+        });
     }
     stats.seconds += seconds_since(start);
     return total;

@@ -12,11 +12,20 @@
 
 namespace diloco {
 
+// Where an outer step's time goes, in seconds: the island's parameters off the device,
+// encoding, decoding and summing, the collectives, the outer optimizer, the result back.
+struct OuterSplit {
+    double download = 0, codec = 0, exchange = 0, optimizer = 0, upload = 0;
+    double total() const { return download + codec + exchange + optimizer + upload; }
+    void add(const OuterSplit& other);
+};
+
 struct SyncStats {
     uint64_t bytes_sent = 0;      // by this rank to other islands, as passed to MPI
     uint64_t bytes_received = 0;  // by this rank from other islands
     double seconds = 0;           // the sync's duration, from first message to result
     double wait_seconds = 0;      // of which training stood still waiting for it
+    OuterSplit split;             // outer steps: codec and exchange here, the rest by the loop
     void add(const SyncStats& other);
 };
 
@@ -53,8 +62,15 @@ public:
 private:
     double reduce_slice(Comm& across, float* slice, size_t n, IslandNote mine,
                         std::vector<IslandNote>& notes, SyncStats& stats, WireFormat wire);
+    const uint8_t* outgoing(const float* slice, size_t n, int k, WireFormat wire,
+                            std::vector<size_t>& counts);
+    void sum_blocks(const std::vector<double>& scale, size_t n, WireFormat wire, float* out);
     IslandComms& comms_;
     std::unique_ptr<Comm> island_;
+    // Kept from sync to sync: the outer step of a large model moves hundreds of megabytes, and
+    // fresh buffers would cost their page faults every time.
+    std::vector<uint8_t> encoded_, result_, gathered_;
+    std::vector<float> blocks_, decoded_, reduced_, island_part_;  // blocks_: any codec's bytes
 };
 
 // Bytes that island `island` of k sends to the others in one weighted_mean of n values

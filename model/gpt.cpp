@@ -71,17 +71,33 @@ void Gpt::set_params(const std::vector<float>& host) {
     require(host.size() == layout_.total, "parameter vector has " + std::to_string(host.size()) +
                                               " values, model needs " +
                                               std::to_string(layout_.total));
-    backend_.upload(params_.get(), host.data(), host.size());
-    if (master()) backend_.upload_bytes(master(), host.data(), host.size() * sizeof(float));
+    write_params(host.data(), 0, host.size());
 }
 
 std::vector<float> Gpt::get_params() {
     std::vector<float> host(layout_.total);
-    if (master())
-        backend_.download_bytes(host.data(), master(), host.size() * sizeof(float));
-    else
-        backend_.download(host.data(), params_.get(), host.size());
+    read_params(host.data(), 0, host.size());
     return host;
+}
+
+// With a master copy the exact values go up once and the device rounds them into storage,
+// rather than the host converting every value on one thread.
+void Gpt::write_params(const float* host, size_t begin, size_t end) {
+    require(begin <= end && end <= layout_.total, "parameter range outside the model");
+    if (master()) {
+        backend_.upload_bytes(master() + begin, host, (end - begin) * sizeof(float));
+        backend_.store_f32(param(begin), master() + begin, end - begin);
+    } else {
+        backend_.upload(param(begin), host, end - begin);
+    }
+}
+
+void Gpt::read_params(float* host, size_t begin, size_t end) {
+    require(begin <= end && end <= layout_.total, "parameter range outside the model");
+    if (master())
+        backend_.download_bytes(host, master() + begin, (end - begin) * sizeof(float));
+    else
+        backend_.download(host, param(begin), end - begin);
 }
 
 std::vector<float> Gpt::get_grads() {

@@ -41,6 +41,10 @@ public:
     // the master weights, so outer steps and checkpoints never see storage rounding.
     void set_params(const std::vector<float>& host);
     std::vector<float> get_params();
+    // The same for values [begin, end) of the flat buffer, to or from host memory that the
+    // caller keeps (the outer step moves one fragment at a time, without fresh buffers).
+    void write_params(const float* host, size_t begin, size_t end);
+    void read_params(float* host, size_t begin, size_t end);
     std::vector<float> get_grads();
     void zero_grads();
     // Gradient accumulation over micro-batches. With fp32 storage they add up in grads() itself

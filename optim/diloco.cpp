@@ -8,8 +8,16 @@
 
 #include "util/error.h"
 #include "util/stop_signal.h"
+#include "util/timer.h"
 
 namespace diloco {
+
+namespace {
+
+// Below this many values a loop runs on one thread: starting the others costs more.
+constexpr size_t kParallelMin = size_t(1) << 16;
+
+}  // namespace
 
 const char* mode_name(Mode mode) {
     switch (mode) {
@@ -71,6 +79,7 @@ DilocoLoop::DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConf
         frag.end = ranges[f].second;
         frag.offset = f * config.inner_steps / config.fragments;
         fragments_.push_back(frag);
+        if (syncs_) payloads_.emplace_back(frag.end - frag.begin);
     }
     if (grad_average_.needed())
         inner_.set_grad_reducer([this](void* grads, size_t n) { average_gradients(grads, n); });
@@ -178,23 +187,29 @@ void DilocoLoop::start_mean(int f) {
     p.merge_after = inner_.steps_taken() + config_.overlap;
     p.sends_delta = config_.codec != Codec::fp32 || config_.prune > 0;
     p.report.fragment = f;
+    p.report.values = frag.end - frag.begin;
     p.report.outer_step = ++frag.count.syncs;
     p.report.present = schedule_.present(p.report.outer_step);
 
-    const size_t begin = frag.begin, end = frag.end;
-    const std::vector<float> local = inner_.model().get_params();
-    p.payload.assign(local.begin() + begin, local.begin() + end);
-    if (p.sends_delta) {
-        for (size_t i = begin; i < end; i++) p.payload[i - begin] = global_[i] - local[i];
-        if (config_.prune > 0) prune_per_tensor(p.payload.data(), begin, end);
-    }
+    const size_t begin = frag.begin, end = frag.end, n = end - begin;
+    p.payload = payloads_[f].data();
+    float* payload = p.payload;
+    timed(p.report.sync.split.download, [&] {
+        inner_.model().read_params(payload, begin, end);
+        if (!p.sends_delta) return;
+        const float* global = global_.data() + begin;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+        for (size_t i = 0; i < n; i++) payload[i] = global[i] - payload[i];
+        if (config_.prune > 0) prune_per_tensor(payload, begin, end);
+    });
     p.round = frag;
     IslandNote mine{0.0, frag.loss / frag.count.inner_steps};
     if (p.report.present[t.island]) {
-        // Tokens this island trained on since the fragment's last sync: its ranks x steps (batch
-        // and sequence are the same everywhere, so they cancel in the normalised weights).
-        mine.weight =
-            config_.weight_by_tokens ? double(t.local_size) * frag.count.inner_steps : 1.0;
+        // Tokens this island trained on since the fragment's last sync: ranks x rows x
+        // micro-batches x sequence x steps (islands may have batches of their own).
+        const InnerConfig& c = inner_.config();
+        const double step_tokens = double(t.local_size) * c.batch * c.grad_accum * c.seq;
+        mine.weight = config_.weight_by_tokens ? step_tokens * frag.count.inner_steps : 1.0;
     }
     frag.loss = 0;
     frag.seconds = 0;
@@ -206,8 +221,8 @@ void DilocoLoop::start_mean(int f) {
     }
     auto run = [this, &p, mine, wire] {
         std::vector<IslandNote> notes;
-        p.report.total_weight = sync_->weighted_mean(p.payload.data(), p.payload.size(), mine,
-                                                     notes, p.report.sync, wire);
+        p.report.total_weight = sync_->weighted_mean(p.payload, p.round.end - p.round.begin,
+                                                     mine, notes, p.report.sync, wire);
         for (const IslandNote& note : notes) p.report.island_loss.push_back(note.loss);
     };
     if (config_.overlap == 0) {
@@ -223,29 +238,36 @@ void DilocoLoop::start_mean(int f) {
 // island trained while the mean was under way. Absent islands restart from it too.
 OuterReport DilocoLoop::outer_step(PendingSync& p) {
     if (p.done.valid()) {
-        auto start = std::chrono::steady_clock::now();
-        p.done.get();
-        p.report.sync.wait_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        p.report.sync.wait_seconds = 0;
+        timed(p.report.sync.wait_seconds, [&] { p.done.get(); });
     }
     Fragment& frag = fragments_[p.fragment];
-    const size_t begin = frag.begin, end = frag.end;
+    const size_t begin = frag.begin, end = frag.end, n = end - begin;
+    OuterSplit& split = p.report.sync.split;
     if (p.report.total_weight > 0) {
         const OuterRange range{begin, end, ++frag.count.outer_steps};
-        if (p.sends_delta)
-            outer_.step_by_delta(global_.data() + begin, p.payload.data(), range);
-        else
-            outer_.step_to_mean(global_.data() + begin, p.payload.data(), range);
+        timed(split.optimizer, [&] {
+            if (p.sends_delta)
+                outer_.step_by_delta(global_.data() + begin, p.payload, range);
+            else
+                outer_.step_to_mean(global_.data() + begin, p.payload, range);
+        });
     }
-    std::vector<float> local = inner_.model().get_params();
     const double alpha = config_.merge_alpha;
+    Gpt& model = inner_.model();
     if (alpha == 0) {
-        std::copy(global_.begin() + begin, global_.begin() + end, local.begin() + begin);
+        timed(split.upload, [&] { model.write_params(global_.data() + begin, begin, end); });
     } else {
-        for (size_t i = begin; i < end; i++)
-            local[i] = static_cast<float>(alpha * local[i] + (1 - alpha) * global_[i]);
+        float* local = p.payload;  // the mean is spent: the buffer takes the island's progress
+        timed(split.download, [&] { model.read_params(local, begin, end); });
+        timed(split.upload, [&] {
+            const float* global = global_.data() + begin;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+            for (size_t i = 0; i < n; i++)
+                local[i] = static_cast<float>(alpha * local[i] + (1 - alpha) * global[i]);
+            model.write_params(local, begin, end);
+        });
     }
-    inner_.model().set_params(local);
     traffic_.add(p.report.sync);
     last_outer_step_ = inner_.steps_taken();
     if (catch_up_s_ > 0) extend_deadlines(0);  // the islands behind have caught up

@@ -56,6 +56,7 @@ struct OuterReport {
     int step = 0;                     // the inner step after which it was merged
     int fragment = 0;
     int outer_step = 0;               // this fragment's sync count, 1-based
+    size_t values = 0;                // parameters in the fragment
     std::vector<double> island_loss;  // mean training loss of each island since its last sync
     std::vector<bool> present;
     double total_weight = 0;
@@ -134,7 +135,7 @@ private:
         int fragment = 0;
         int merge_after = 0;         // inner step after which the result is merged
         bool sends_delta = false;    // payload: outer gradient, else parameters
-        std::vector<float> payload;  // becomes the islands' mean
+        float* payload = nullptr;    // the fragment's buffer; becomes the islands' mean
         OuterReport report;
         Fragment round;              // the fragment as it was before the sync started
         std::future<void> done;
@@ -165,6 +166,9 @@ private:
     // and of the means this rank encodes as a sub-slice owner.
     std::vector<float> residual_, owner_residual_;
     std::vector<Fragment> fragments_;
+    // One buffer per fragment for its sync (one sync of a fragment is in flight at a time),
+    // kept from round to round: a fresh one would cost its page faults at every outer step.
+    std::vector<std::vector<float>> payloads_;
     std::deque<PendingSync> pending_;
     SyncStats traffic_;
     std::map<int, uint64_t> known_positions_;  // data positions of every island ever saved

@@ -8,6 +8,13 @@
 
 namespace diloco {
 
+namespace {
+
+// Below this many values a step runs on one thread: starting the others costs more.
+constexpr size_t kParallelMin = size_t(1) << 16;
+
+}  // namespace
+
 const char* outer_opt_name(OuterOpt opt) {
     switch (opt) {
         case OuterOpt::nesterov: return "nesterov";
@@ -29,33 +36,81 @@ OuterOptimizer::OuterOptimizer(const OuterOptConfig& config, size_t n)
     validate(config);
 }
 
-double OuterOptimizer::update(size_t i, double delta, int step) {
-    const double lr = config_.lr, mu = config_.momentum;
-    if (config_.kind == OuterOpt::adam) {
-        const double bias1 = 1 - std::pow(mu, step), bias2 = 1 - std::pow(config_.beta2, step);
-        m_[i] = static_cast<float>(mu * m_[i] + (1 - mu) * delta);
-        v_[i] = static_cast<float>(config_.beta2 * v_[i] + (1 - config_.beta2) * delta * delta);
-        return lr * (m_[i] / bias1) / (std::sqrt(v_[i] / bias2) + config_.eps);
+namespace {
+
+// What every value's update shares. beta2 and eps stay fp32 as the config holds them (and
+// Adam's v update multiplies in fp32 first), so the arithmetic is the reference's to the bit.
+struct Coefficients {
+    double lr, mu;
+    float beta2, eps;
+    double bias1, bias2;  // Adam's bias corrections, 1 - beta^step
+};
+
+// The update of one value from its outer gradient delta, moving its state (m, v).
+template <OuterOpt kind>
+double update(float& m, float& v, double delta, const Coefficients& c) {
+    if constexpr (kind == OuterOpt::adam) {
+        m = static_cast<float>(c.mu * m + (1 - c.mu) * delta);
+        v = static_cast<float>(c.beta2 * v + (1 - c.beta2) * delta * delta);
+        return c.lr * (m / c.bias1) / (std::sqrt(v / c.bias2) + c.eps);
     }
     // The update uses the momentum before it is rounded to fp32, so lr 1 and momentum 0 make
     // it exactly delta.
-    const double m = mu * m_[i] + delta;
-    m_[i] = static_cast<float>(m);
-    return config_.kind == OuterOpt::nesterov ? lr * (delta + mu * m) : lr * m;
+    const double moment = c.mu * m + delta;
+    m = static_cast<float>(moment);
+    if constexpr (kind == OuterOpt::nesterov) return c.lr * (delta + c.mu * moment);
+    return c.lr * moment;
 }
 
-void OuterOptimizer::step_to_mean(float* global, const float* mean, OuterRange r) {
-    require(r.begin <= r.end && r.end <= m_.size() && r.step >= 1, "outer step: bad range");
-    for (size_t j = 0; j < r.end - r.begin; j++) {
-        const double delta = double(global[j]) - double(mean[j]);
-        global[j] = static_cast<float>(double(mean[j]) + (delta - update(r.begin + j, delta, r.step)));
+// body(update) with the update of the configured kind, each kind's loop compiled on its own
+// so that it vectorises.
+template <typename Body>
+void with_update(OuterOpt kind, Body body) {
+    switch (kind) {
+        case OuterOpt::nesterov: return body(update<OuterOpt::nesterov>);
+        case OuterOpt::sgd: return body(update<OuterOpt::sgd>);
+        case OuterOpt::adam: return body(update<OuterOpt::adam>);
     }
 }
 
-void OuterOptimizer::step_by_delta(float* global, const float* delta, OuterRange r) {
+}  // namespace
+
+OuterOptimizer::Step OuterOptimizer::begin_step(OuterRange r) {
     require(r.begin <= r.end && r.end <= m_.size() && r.step >= 1, "outer step: bad range");
-    for (size_t j = 0; j < r.end - r.begin; j++)
-        global[j] = static_cast<float>(double(global[j]) - update(r.begin + j, delta[j], r.step));
+    const double mu = config_.momentum;
+    const bool adam = config_.kind == OuterOpt::adam;
+    // Adam's v is empty otherwise; the update never touches it then, but needs a place.
+    float* v = adam ? v_.data() + r.begin : &unused_v_;
+    return {m_.data() + r.begin, v, adam ? size_t(1) : size_t(0), r.end - r.begin,
+            adam ? 1 - std::pow(mu, r.step) : 1.0,
+            adam ? 1 - std::pow(double(config_.beta2), r.step) : 1.0};
+}
+
+// Each value's update depends on its own state alone, so the threads give the same bits as one.
+void OuterOptimizer::step_to_mean(float* global, const float* mean, OuterRange r) {
+    const Step s = begin_step(r);
+    const Coefficients c{config_.lr, config_.momentum, config_.beta2, config_.eps, s.bias1,
+                         s.bias2};
+    with_update(config_.kind, [&](auto update) {
+#pragma omp parallel for schedule(static) if (s.n >= kParallelMin)
+        for (size_t j = 0; j < s.n; j++) {
+            const double delta = double(global[j]) - double(mean[j]);
+            const double step = update(s.m[j], s.v[j * s.v_stride], delta, c);
+            global[j] = static_cast<float>(double(mean[j]) + (delta - step));
+        }
+    });
+}
+
+void OuterOptimizer::step_by_delta(float* global, const float* delta, OuterRange r) {
+    const Step s = begin_step(r);
+    const Coefficients c{config_.lr, config_.momentum, config_.beta2, config_.eps, s.bias1,
+                         s.bias2};
+    with_update(config_.kind, [&](auto update) {
+#pragma omp parallel for schedule(static) if (s.n >= kParallelMin)
+        for (size_t j = 0; j < s.n; j++)
+            global[j] = static_cast<float>(double(global[j]) -
+                                           update(s.m[j], s.v[j * s.v_stride], delta[j], c));
+    });
 }
 
 void OuterOptimizer::set_state(const std::vector<float>& m, const std::vector<float>& v) {

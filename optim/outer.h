@@ -45,9 +45,18 @@ public:
     void set_state(const std::vector<float>& m, const std::vector<float>& v);
 
 private:
-    double update(size_t i, double delta, int step);
+    // A step's view of the outer state over its range (Adam's v, or one unused float that
+    // every value points at, v_stride 0) and Adam's bias corrections 1 - beta^step.
+    struct Step {
+        float* m;
+        float* v;
+        size_t v_stride, n;
+        double bias1, bias2;
+    };
+    Step begin_step(OuterRange range);
     OuterOptConfig config_;
     std::vector<float> m_, v_;
+    float unused_v_ = 0;
 };
 
 // Checks the ranges; an Error says which option is wrong.

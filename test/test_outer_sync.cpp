@@ -1,15 +1,19 @@
 // Tests of the outer sync between islands run as threads: the compressed weighted mean against
 // the exact one within the codecs' bounds, identical results everywhere, byte counters against
-// the size formula, error feedback across rounds, and non-finite outer gradients refused.
+// the size formula, error feedback across rounds, non-finite outer gradients refused, buffers
+// kept across syncs, and the fingerprint that shows ranks agree.
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <cmath>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "comm/outer_sync.h"
 #include "test/thread_comm.h"
+#include "util/checksum.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -219,4 +223,62 @@ TEST_CASE("a non-finite outer gradient is refused, naming the island", "[sync]")
                                 Catch::Contains("index 3"));
     CHECK_THAT(messages[1], Catch::Contains("island 1") && Catch::Contains("-inf") &&
                                 Catch::Contains("index 4"));
+}
+
+TEST_CASE("one OuterSync kept across syncs of other sizes, codecs and islands absent gives a "
+          "fresh one's bits", "[sync]") {
+    struct Round {
+        size_t n;
+        Codec codec;
+        bool island1_absent;
+    };
+    const std::vector<Round> rounds = {{5000, Codec::fp32, false},
+                                       {70000, Codec::int4, false},
+                                       {3000, Codec::fp32, true},
+                                       {70000, Codec::bf16, true},
+                                       {5000, Codec::fp32, false}};
+    auto run = [&](bool fresh) {
+        std::vector<std::vector<float>> results(rounds.size());
+        test::run_ranks(4, [&](Comm& world) {
+            IslandComms comms = connect_islands(world, "2", "");
+            auto kept = std::make_unique<OuterSync>(comms);
+            for (size_t r = 0; r < rounds.size(); r++) {
+                if (fresh) kept = std::make_unique<OuterSync>(comms);
+                const int island = comms.topology.island;
+                std::vector<float> x = island_vector(island + int(r), rounds[r].n);
+                const double weight = rounds[r].island1_absent && island == 1 ? 0.0 : 1.0;
+                std::vector<IslandNote> notes;
+                SyncStats stats;
+                kept->weighted_mean(x.data(), x.size(), {weight, 0.0}, notes, stats,
+                                    {rounds[r].codec});
+                if (world.rank() == 0) results[r] = x;
+            }
+        });
+        return results;
+    };
+    const auto kept = run(false), fresh = run(true);
+    for (size_t r = 0; r < rounds.size(); r++) {
+        INFO("round " << r);
+        REQUIRE(kept[r] == fresh[r]);
+    }
+    REQUIRE(kept[2] == island_vector(2, 3000));  // island 1 absent: the mean is island 0's
+}
+
+TEST_CASE("the parameter fingerprint depends on the bytes alone, not on threads", "[sync]") {
+    std::vector<uint8_t> bytes((size_t(3) << 20) + 5);
+    Rng rng(3, 3);
+    for (uint8_t& b : bytes) b = uint8_t(rng.next_u64());
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const uint32_t one = fingerprint32(bytes.data(), bytes.size());
+    omp_set_num_threads(4);
+    const uint32_t four = fingerprint32(bytes.data(), bytes.size());
+    omp_set_num_threads(threads);
+    REQUIRE(one == four);
+    for (size_t at : {size_t(0), size_t(1) << 20, bytes.size() - 1}) {
+        bytes[at] ^= 1;
+        REQUIRE(fingerprint32(bytes.data(), bytes.size()) != one);
+        bytes[at] ^= 1;
+    }
+    REQUIRE(fingerprint32(bytes.data(), bytes.size() - 1) != one);
 }
