@@ -39,6 +39,10 @@ public:
     virtual void upload_bytes(void* dst, const void* src, size_t bytes) = 0;
     virtual void download_bytes(void* dst, const void* src, size_t bytes) = 0;
     virtual void synchronize() = 0;
+    // Page-locks host memory that is copied to and from the device at every outer step, so
+    // that those copies run at the link's rate (CUDA); nothing where the device is the host.
+    virtual void pin_host(void* ptr, size_t bytes) { (void)ptr, (void)bytes; }
+    virtual void unpin_host(void* ptr) { (void)ptr; }
 
     // out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]
     virtual void embedding_forward(void* out, const int32_t* tokens, const void* wte,
@@ -146,6 +150,26 @@ private:
     Backend* backend_ = nullptr;
     void* ptr_ = nullptr;
     size_t bytes_ = 0;
+};
+
+// Host memory page-locked by a backend for the life of this object (see Backend::pin_host).
+class HostPin {
+public:
+    HostPin(Backend& backend, void* ptr, size_t bytes) : backend_(&backend), ptr_(ptr) {
+        backend.pin_host(ptr, bytes);
+    }
+    HostPin(HostPin&& other) noexcept
+        : backend_(std::exchange(other.backend_, nullptr)), ptr_(std::exchange(other.ptr_, nullptr)) {}
+    HostPin& operator=(HostPin&&) = delete;
+    HostPin(const HostPin&) = delete;
+    HostPin& operator=(const HostPin&) = delete;
+    ~HostPin() {
+        if (ptr_) backend_->unpin_host(ptr_);
+    }
+
+private:
+    Backend* backend_;
+    void* ptr_;
 };
 
 // Address of element i of a storage-typed array.

@@ -81,8 +81,17 @@ DilocoLoop::DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConf
         fragments_.push_back(frag);
         if (syncs_) payloads_.emplace_back(frag.end - frag.begin);
     }
+    if (syncs_) pin_outer_buffers();
     if (grad_average_.needed())
         inner_.set_grad_reducer([this](void* grads, size_t n) { average_gradients(grads, n); });
+}
+
+// The global parameters and the payloads cross to and from the device at every outer step.
+void DilocoLoop::pin_outer_buffers() {
+    Backend& backend = inner_.model().backend();
+    pins_.emplace_back(backend, global_.data(), global_.size() * sizeof(float));
+    for (std::vector<float>& payload : payloads_)
+        pins_.emplace_back(backend, payload.data(), payload.size() * sizeof(float));
 }
 
 DilocoLoop::~DilocoLoop() {

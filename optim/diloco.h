@@ -140,6 +140,7 @@ private:
         Fragment round;              // the fragment as it was before the sync started
         std::future<void> done;
     };
+    void pin_outer_buffers();
     void average_gradients(void* grads, size_t n);
     StepResult inner_step();
     bool stop_agreed();
@@ -175,6 +176,8 @@ private:
     int last_outer_step_ = 0;
     bool resumed_ = false;
     double catch_up_s_ = 0;  // added to the deadline of the first outer sync after a resume
+    // Last, so that they let go of global_ and payloads_ before those are freed.
+    std::vector<HostPin> pins_;
 };
 
 }  // namespace diloco

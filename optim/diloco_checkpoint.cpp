@@ -181,7 +181,7 @@ void DilocoLoop::resume(const std::string& dir) {
     const Topology& t = comms_.topology;
     resumed_ = true;
     const int weights_step = inner_.load_weights(dir);  // first: is it this model at all?
-    global_ = inner_.model().get_params();
+    inner_.model().read_params(global_.data(), 0, global_.size());  // in place: it is pinned
     const std::string file = outer_state_file(dir);
     OuterState s = read_outer_state(file, global_.size(), !outer_.moment2().empty(),
                                     static_cast<int>(fragments_.size()));

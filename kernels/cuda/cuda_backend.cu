@@ -1,5 +1,6 @@
 // The CUDA Backend: memory and copies (fp32 <-> storage conversion on the host), and every op
 // forwarded to its launcher in kernels/cuda/<family>.cu; also the shared Context and Scratch.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -177,6 +178,12 @@ public:
         CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
     }
     void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(ctx_.stream)); }
+    void pin_host(void* ptr, size_t bytes) override {
+        if (bytes) CUDA_CHECK(cudaHostRegister(ptr, bytes, cudaHostRegisterDefault));
+    }
+    void unpin_host(void* ptr) override {
+        cuda::warn_if(cudaHostUnregister(ptr), "cudaHostUnregister");
+    }
 
     void embedding_forward(void* out, const int32_t* tokens, const void* wte, const void* wpe,
                            int B, int T, int C) override {
