@@ -270,7 +270,7 @@ MPI_JOB=""
 if [[ -n $WHEEL ]]; then
     # shellcheck disable=SC2016
     stage mpi_build 240 nice -n 10 bash -c '"$1" --wheel "$2" --no-build "$3" && cmake "${@:6}" &&
-        cmake --build "$4" -j"$5" --target diloco' mpi_build "$ROOT/scripts/mpi5.sh" "$WHEEL" \
+        cmake --build "$4" -j"$5" --target diloco bench_outer' mpi_build "$ROOT/scripts/mpi5.sh" "$WHEEL" \
         "$MPI_PREFIX" "$MPI_BUILD" "$(nproc)" "${MPI_CMAKE_ARGS[@]}" &
     MPI_JOB=$!
 else
@@ -293,6 +293,10 @@ if grep -q "^mpi_build|ok|" "$LOGS/stages.txt"; then
     stage islands 150 "$ROOT/bench/gpu_islands.sh" --diloco "$MPI_BUILD/diloco" \
         --mpirun "$MPI_PREFIX/bin/mpirun" --data "$TP/c4-gpt2" --text "$TP/c4.txt" \
         --out "$LOGS/islands" --budget "$((left < 1 ? 1 : left > 140 ? 140 : left))"
+    # The outer step alone on this host, two islands of gpt2-124m in host memory (no device).
+    stage outer 60 env OMP_NUM_THREADS=8 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        "$MPI_PREFIX/bin/mpirun" -np 2 --oversubscribe --bind-to none "$MPI_BUILD/bench_outer" \
+        --reps 3 --codec fp32,int4
 else
     echo "islands|not run: no MPI build|0" >>"$LOGS/stages.txt"
 fi

@@ -212,6 +212,10 @@ def main():
     logit = logits(logs)
     targets(ours, torch, memory, compute, logit)
     islands_table.print_table(os.path.join(logs, "islands"))
+    outer = read(logs, "outer.log").strip()
+    if outer:
+        print("\nthe outer step on the host (bench_outer, 2 islands):")
+        print("\n".join("  " + line for line in outer.splitlines()))
 
 
 if __name__ == "__main__":
