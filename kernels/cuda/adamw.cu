@@ -1,5 +1,6 @@
 // AdamW over a flat buffer: fp32 moments and fp32 master weights; bf16 parameters receive the
 // master value with stochastic rounding from a hash of (seed, step, index in the whole buffer).
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cuda/cuda_common.cuh"
