@@ -175,6 +175,10 @@ int gpu_for_rank(const NodePlace& place, int gpu_count, bool share) {
     return place.rank % gpu_count;
 }
 
+NodePlace gpu_place(Comm& world, bool on_gpu) {
+    return world.split(on_gpu ? 1 : 0, world.rank())->node_place();
+}
+
 static std::vector<std::string> gather_hosts(Comm& world) {
     const size_t width = 256;
     std::vector<char> mine(width, '\0'), all(width * world.size());

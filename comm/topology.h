@@ -47,6 +47,10 @@ NodePlace launcher_node_place();
 // modulo the count. More ranks than GPUs on one machine is an error unless `share` allows it.
 int gpu_for_rank(const NodePlace& place, int gpu_count, bool share);
 
+// Collective over world: this rank's place among the ranks on its machine that compute on a GPU
+// (a CPU rank's among the CPU ranks), so that a CPU rank takes no GPU: gpu_for_rank's place.
+NodePlace gpu_place(Comm& world, bool on_gpu);
+
 struct IslandComms {
     Topology topology;
     NodePlace node;                 // this rank on its machine

@@ -2,6 +2,7 @@
 // Everything a resumed run needs is integers and fp32 vectors, so resuming is bitwise exact.
 #include "optim/inner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <filesystem>
@@ -78,20 +79,27 @@ StepResult InnerTrainer::step() {
 }
 
 std::pair<double, size_t> validation_share(Gpt& model, const std::vector<TokenBatch>& batches,
-                                           int part, int parts) {
+                                           int part, int parts, int max_rows) {
     double sum = 0;
     size_t rows = 0;
     for (size_t i = part; i < batches.size(); i += parts) {
         const TokenBatch& b = batches[i];
-        sum += model.evaluate(b.inputs.data(), b.targets.data(), b.B, b.T) * b.B;
+        for (int first = 0; first < b.B; first += max_rows) {
+            const int n = std::min(max_rows, b.B - first);
+            const size_t at = size_t(first) * b.T;
+            sum += model.evaluate(b.inputs.data() + at, b.targets.data() + at, n, b.T) * n;
+        }
         rows += b.B;
     }
     return {sum, rows};
 }
 
+// Every rank cuts the same windows into the same batches (an island's own batch may be
+// smaller: it evaluates them a piece at a time), so the world's split of them is one split.
 std::pair<double, size_t> InnerTrainer::evaluate_share(int max_batches, int part, int parts) {
-    return validation_share(*model_, data_.val_batches(config_.batch, config_.seq, max_batches),
-                            part, parts);
+    const int rows = config_.val_batch > 0 ? config_.val_batch : config_.batch;
+    return validation_share(*model_, data_.val_batches(rows, config_.seq, max_batches), part,
+                            parts, config_.batch);
 }
 
 void InnerTrainer::save_state(const std::string& file) { state_writer()(file); }

@@ -2,6 +2,7 @@
 // clipping, the schedule and AdamW; plus evaluation and its own save and resume.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -27,6 +28,7 @@ struct InnerConfig {
     uint64_t seed = 1337;    // initialisation
     uint64_t data_seed = 1337;  // the batch stream (one per island)
     int first_row = 0;          // this rank's first row of each batch (data parallel)
+    int val_batch = 0;          // rows per validation batch, alike on every rank (0: batch)
 };
 
 // Averages a gradient buffer (n storage values) over the ranks that share a step.
@@ -41,9 +43,10 @@ struct StepResult {
 };
 
 // Sum of row losses and the row count of `model` over batches part, part + parts, ... (a share
-// of a validation set for one of `parts` ranks; all of it for part 0 of 1).
+// of a validation set for one of `parts` ranks; all of it for part 0 of 1), evaluated at most
+// max_rows rows at a time (the rows the model's activations hold).
 std::pair<double, size_t> validation_share(Gpt& model, const std::vector<TokenBatch>& batches,
-                                           int part, int parts);
+                                           int part, int parts, int max_rows = INT_MAX);
 
 class InnerTrainer {
 public:

@@ -1,5 +1,6 @@
-// Which GPU each rank takes: its index among the ranks on its machine (never its index inside its
-// island), as a table over island counts and machines, the launcher's variables, and mpirun.
+// Which GPU each rank takes: its index among the GPU ranks on its machine (never its index inside
+// its island; CPU ranks take none), as a table over island counts and machines, the launcher's
+// variables, and mpirun.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include "comm/topology.h"
 #include "test/helpers.h"
 #include "test/island_runs.h"
+#include "test/thread_comm.h"
 #include "util/error.h"
 
 using namespace diloco;
@@ -75,6 +77,29 @@ TEST_CASE("more ranks than GPUs on a machine is refused unless shared", "[placem
     CHECK(gpu_for_rank({8, 9}, 8, true) == 0);
     CHECK(gpu_for_rank({5, 9}, 8, true) == 5);
     CHECK_THROWS_WITH(gpu_for_rank({0, 1}, 0, true), Catch::Contains("no CUDA device"));
+}
+
+TEST_CASE("CPU ranks take no GPU: a GPU rank's place counts only the GPU ranks",
+          "[placement]") {
+    // One machine: ranks 0 and 2 on GPUs, 1 and 3 on the CPU (islands cuda,cpu,cuda,cpu).
+    std::vector<NodePlace> places(4);
+    diloco::test::run_ranks(4, [&](Comm& world) {
+        places[world.rank()] = gpu_place(world, world.rank() % 2 == 0);
+    });
+    CHECK((places[0].rank == 0 && places[0].size == 2));
+    CHECK((places[2].rank == 1 && places[2].size == 2));
+    CHECK((places[1].rank == 0 && places[1].size == 2));  // among the CPU ranks: unused
+    CHECK((places[3].rank == 1 && places[3].size == 2));
+    // Two GPUs hold the two GPU ranks without --share-gpus; the machine's 4 ranks would not.
+    CHECK(gpu_for_rank(places[0], 2, false) == 0);
+    CHECK(gpu_for_rank(places[2], 2, false) == 1);
+    CHECK_THROWS_WITH(gpu_for_rank({2, 4}, 2, false), Catch::Contains("4 ranks on this machine"));
+    // mpirun -np 2 ... --island-devices cuda,cpu: one GPU is enough.
+    std::vector<NodePlace> pair(2);
+    diloco::test::run_ranks(2, [&](Comm& world) {
+        pair[world.rank()] = gpu_place(world, world.rank() == 0);
+    });
+    CHECK(gpu_for_rank(pair[0], 1, false) == 0);
 }
 
 TEST_CASE("the launcher's variables place a process without MPI", "[placement]") {

@@ -2,8 +2,10 @@
 // configurations, checks them, wires topology, data, model, inner trainer and DiLoCo loop, and
 // hands the loop a TrainReport for lines, metrics and checkpoints. Under mpirun every rank runs
 // this; rank 0 alone prints and logs.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "tools/commands.h"
@@ -70,6 +72,33 @@ void check_options(const TrainOptions& o) {
             "--save-every and --stop-at need every sync merged: not with --overlap > 0");
 }
 
+// ddp keeps one model on every rank, which a GPU and a CPU would round apart step by step.
+void check_island_devices(const TrainOptions& o) {
+    const std::vector<std::string>& devices = o.device.island_devices;
+    const bool mixed = std::ranges::adjacent_find(devices, std::not_equal_to{}) != devices.end();
+    require(o.mode() != Mode::ddp || !mixed,
+            "--island-devices: ddp keeps one model on every rank, which a GPU and a CPU round "
+            "apart; mix devices in diloco or local mode");
+}
+
+// --island-batch: one entry per island, and only where islands keep their own batches.
+void check_island_batch(const TrainOptions& o, const Topology& t) {
+    const std::vector<int>& rows = o.island_batch;
+    if (rows.empty()) return;
+    std::string list;
+    for (int r : rows) list += (list.empty() ? "" : ",") + std::to_string(r);
+    const std::string what = "--island-batch " + list;
+    require(int(rows.size()) == t.islands,
+            what + ": " + std::to_string(rows.size()) + " batch" + (rows.size() == 1 ? "" : "es") +
+                " for " + std::to_string(t.islands) + " island" + (t.islands == 1 ? "" : "s") +
+                " (one per island, in island order)");
+    // ddp takes every rank's rows from one batch and averages their gradients equally.
+    require(o.mode() != Mode::ddp, what + ": ddp shares one batch across all ranks; give --batch");
+    require(o.batch_tokens == 0,
+            what + " and --batch-tokens exclude each other: --batch-tokens gives every island "
+                   "the same tokens per step");
+}
+
 // Micro-batches per step: --grad-accum, or what --batch-tokens asks of this rank's island
 // (ddp: of every island, the world's step spread evenly over all ranks).
 int grad_accum(const TrainOptions& o, const Topology& t) {
@@ -91,6 +120,9 @@ int grad_accum(const TrainOptions& o, const Topology& t) {
 // its batch stream and its rows of each batch.
 InnerConfig inner_config(const TrainOptions& o, const Topology& t) {
     InnerConfig c = o.inner;
+    // Validation windows come in batches of --batch rows on every rank, whatever its island's.
+    c.val_batch = o.inner.batch;
+    if (!o.island_batch.empty()) c.batch = o.island_batch[t.island];
     c.grad_accum = grad_accum(o, t);
     if (o.mode() == Mode::ddp) {
         // One batch of world x B x grad_accum rows per step, each rank taking its rows.
@@ -114,11 +146,14 @@ std::unique_ptr<TrainData> load_data(const TrainOptions& o, const Topology& t) {
 }
 
 void setup(Run& run, TrainOptions& o, Comm& world) {
-    run.comms = connect_islands(world, o.islands, o.island_sizes);  // the only collective
+    run.comms = connect_islands(world, o.islands, o.island_sizes);  // collective
     run.comms.topology.island_ids = parse_island_ids(o.island_ids, run.comms.topology.islands);
     const Topology& t = run.comms.topology;
     if (!o.mode_given) o.diloco.mode = t.islands > 1 ? Mode::diloco : Mode::local;
     check_options(o);
+    check_island_devices(o);
+    check_island_batch(o, t);
+    const DeviceOptions device = island_device_options(o.device, t.island, t.islands);
     // Between islands a peer can die or be cut off: no call there waits forever.
     for (Comm* c : {&world, run.comms.cross.get(), run.comms.leaders.get()})
         c->set_deadline(o.sync_timeout, t.island_of_rank);
@@ -126,15 +161,17 @@ void setup(Run& run, TrainOptions& o, Comm& world) {
         run.comms.cross = std::make_unique<WanComm>(std::move(run.comms.cross), o.wan);
         run.comms.leaders = std::make_unique<WanComm>(std::move(run.comms.leaders), o.wan);
     }
+    // The last collective of setup: what comes after may fail on one rank alone.
+    const NodePlace gpu = gpu_place(world, uses_gpu(device));
+    const InnerConfig inner = inner_config(o, t);
+    run.device = make_device(device, gpu);  // before anything is written
     run.data = load_data(o, t);
     if (!o.save.empty() && t.world_rank == 0) prepare_checkpoint_root(o.save);
-    run.device = make_device(o.device, run.comms.node);
     if (t.world_rank == 0)  // before the model: the probe's buffers come and go
         run.peak = peak_rate(*run.device.backend, run.device.gpu >= 0, o.peak_tflops);
     GptConfig model = preset_config(o.preset, run.data->vocab());
     model.eot = run.data->eot();
-    run.trainer = std::make_unique<InnerTrainer>(*run.device.backend, model, *run.data,
-                                                 inner_config(o, t));
+    run.trainer = std::make_unique<InnerTrainer>(*run.device.backend, model, *run.data, inner);
     run.trainer->init_params();
     require(o.init.empty() || o.resume.empty(), "--init and --resume exclude each other");
     if (!o.init.empty()) run.trainer->load_weights(o.init);
@@ -193,8 +230,13 @@ void add_batch_options(CLI::App& cmd, TrainOptions& o) {
     const char* group = "Data";
     add_data_options(cmd, o.data, o.val_fraction);
     for (const char* name : {"--data", "--val-fraction"}) cmd.get_option(name)->group(group);
-    cmd.add_option("--batch", o.inner.batch, "sequences per micro-batch and rank")
+    cmd.add_option("--batch", o.inner.batch,
+                   "sequences per micro-batch and rank, and per validation batch")
         ->capture_default_str()->group(group);
+    cmd.add_option("--island-batch", o.island_batch,
+                   "sequences per micro-batch and rank of each island, in island order, e.g. "
+                   "16,2 for a slow second island (default: --batch everywhere)")
+        ->delimiter(',')->check(CLI::PositiveNumber)->group(group);
     cmd.add_option("--seq", o.inner.seq, "tokens per sequence")
         ->capture_default_str()->group(group);
     cmd.add_option("--grad-accum", o.inner.grad_accum,
@@ -341,8 +383,9 @@ void add_train_command(CLI::App& app, Comm& world) {
     add_outer_options(*cmd, *o);
     add_streaming_options(*cmd, *o);
     add_device_options(*cmd, o->device);
-    for (const char* name : {"--device", "--precision", "--share-gpus", "--island-timeout",
-                             "--attention"})
+    add_island_devices_option(*cmd, o->device);
+    for (const char* name : {"--device", "--island-devices", "--precision", "--share-gpus",
+                             "--island-timeout", "--attention"})
         cmd->get_option(name)->group("Device");
     add_output_options(*cmd, *o);
     cmd->callback([o, cmd, &world] {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "comm/topology.h"
 #include "comm/wan.h"
@@ -21,7 +22,7 @@ struct TrainOptions {
     std::string preset = "tiny";
     std::string data;  // empty: the built-in corpus
     double val_fraction = 0.1;
-    InnerConfig inner;    // batch, seq, grad_accum, schedule (--lr, --steps...), adamw, seed
+    InnerConfig inner;    // batch (also of validation), seq, grad_accum, schedule, adamw, seed
     DilocoConfig diloco;  // mode, H, the outer step, islands' presence, codec, streaming
     bool mode_given = false;  // else: diloco with more than one island, local with one
     DeviceOptions device;
@@ -30,6 +31,7 @@ struct TrainOptions {
     std::string island_sizes;
     std::string island_ids;  // empty: 0..K-1
     double sync_timeout = 600;
+    std::vector<int> island_batch;  // rows per micro-batch and rank of each island; none: batch
     uint64_t batch_tokens = 0;
     int stop_at = 0;
     int eval_every = 100;
