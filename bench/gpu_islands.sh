@@ -58,7 +58,8 @@ if ((CPU)); then
 else
     PRESET=${GPU_ISLANDS_PRESET:-gpt2-124m} BATCH=${GPU_ISLANDS_BATCH:-8}
     SEQ=${GPU_ISLANDS_SEQ:-256} STEPS=${GPU_ISLANDS_STEPS:-100} H=${GPU_ISLANDS_INNER_STEPS:-50}
-    WARMUP=10 THREADS=2 ROW_CAP=40  # seconds: a stuck row leaves time to the others
+    # 4 ranks on the GPU machine's 16 cores: 4 OpenMP threads each for the outer step.
+    WARMUP=10 THREADS=4 ROW_CAP=40  # seconds: a stuck row leaves time to the others
     DEVICE=(--device cuda --share-gpus) MIXED=(--island-devices "cuda,cpu" --share-gpus)
     MIXED_THREADS=8  # the CPU island's OpenMP threads
 fi

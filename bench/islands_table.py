@@ -56,6 +56,9 @@ def summary(log, result):
     wall = evals[-1].get("wall_s") if evals else None
     if steps and wall:
         row["tokens_per_s"] = steps[-1]["tokens"] / islands / wall
+    elif steps and "tokens_per_s" in steps[-1]:  # cut off before its end: its last step's rate
+        row["tokens_per_s"] = steps[-1]["tokens_per_s"] / islands
+        row["result"] += f" at step {steps[-1]['step']}/{config.get('steps', '?')}"
     for field in ("bytes_sent", "bytes_formula"):
         row[field] = mean([r[field] for r in outers if field in r])
     timed = [r["sync_ms"] for r in outers if isinstance(r.get("sync_ms"), dict)]
@@ -99,7 +102,7 @@ def print_table(directory):
     names = sorted(rows, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     shape(directory, [n for n in names if n != "cpu+gpu"])
     figures = {n: summary(os.path.join(directory, n + ".jsonl"), rows[n][0]) for n in names}
-    print(f"  {'row':<15} {'result':<22} {'s':>4} {'val loss':>8} {'tok/s/island':>12} "
+    print(f"  {'row':<15} {'result':<34} {'s':>4} {'val loss':>8} {'tok/s/island':>12} "
           f"{'outer':>5} {'sent/outer':>11} {'formula':>11}  checksums")
     good = True
     for n in names:
@@ -108,7 +111,7 @@ def print_table(directory):
         rate = f"{r['tokens_per_s']:.0f}" if r["tokens_per_s"] is not None else "-"
         sent = megabytes(r["bytes_sent"]) if r["outer_steps"] else "-"
         formula = megabytes(r["bytes_formula"]) if r["outer_steps"] else "-"
-        print(f"  {n:<15} {r['result'][:22]:<22} {rows[n][1]:>4} {loss:>8} {rate:>12} "
+        print(f"  {n:<15} {r['result'][:34]:<34} {rows[n][1]:>4} {loss:>8} {rate:>12} "
               f"{r['outer_steps']:>5} {sent:>11} {formula:>11}  {r['checksums']}")
         failed = not (r["result"] == "ok" or r["result"].startswith("option missing"))
         good = good and r["matched"] and not failed

@@ -194,6 +194,16 @@ TEST_CASE("after every outer step all ranks hold the same global parameters", "[
         auto sums = r.at("param_checksums");
         REQUIRE(sums.size() == 4);
         for (const auto& s : sums) CHECK(s == sums[0]);
+        // Each sync's bytes over the world meet the formula, and its split adds up.
+        CHECK(r.at("bytes_sent").get<double>() == r.at("bytes_formula").get<double>());
+        const auto& ms = r.at("sync_ms");
+        double parts = 0;
+        for (const char* part : {"download", "codec", "exchange", "optimizer", "upload"}) {
+            CHECK(ms.at(part).get<double>() >= 0);
+            parts += ms.at(part).get<double>();
+        }
+        CHECK(ms.at("total").get<double>() == Approx(parts));
+        CHECK(ms.at("exchange").get<double>() > 0);
     }
     CHECK(outer == 3);
     // Two islands of two ranks: each rank reduces half of the vector, the same total bytes.

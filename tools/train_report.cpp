@@ -163,7 +163,7 @@ std::vector<uint32_t> param_checksums(Run& run) {
     const Topology& t = run.comms.topology;
     std::vector<float> params = run.loop->global_params();
     std::vector<double> sums(t.world_size, 0.0);
-    sums[t.world_rank] = fnv1a32(params.data(), params.size() * sizeof(float));
+    sums[t.world_rank] = fingerprint32(params.data(), params.size() * sizeof(float));
     run.comms.world->allreduce_sum(sums.data(), sums.size());
     return std::vector<uint32_t>(sums.begin(), sums.end());
 }
@@ -312,7 +312,44 @@ void TrainReport::outer_step(const OuterReport& rep) {
     r["island_loss"] = rep.island_loss;
     r["islands_present"] = rep.present;
     r["param_checksums"] = param_checksums(run_);
+    r.update(outer_traffic(rep));
+    if (lead_) print_outer(rep, r);
     outer_.push_back(std::move(r));
+}
+
+// This sync's bytes over the world (an instrumentation collective, like the checksums) beside
+// the formula's, and rank 0's split of the outer step's time.
+nlohmann::json TrainReport::outer_traffic(const OuterReport& rep) {
+    const Topology& t = run_.comms.topology;
+    double sent = double(rep.sync.bytes_sent);
+    run_.comms.world->allreduce_sum(&sent, 1);
+    uint64_t formula = 0;
+    for (int i = 0; i < t.islands; i++)
+        if (rep.present[i])
+            formula += island_bytes_sent(rep.values, t.islands, t.uniform() ? t.local_size : 1,
+                                         i, o_.diloco.codec);
+    const OuterSplit& s = rep.sync.split;
+    return {{"bytes_sent", sent},
+            {"bytes_formula", double(formula)},
+            {"sync_ms",
+             {{"download", s.download * 1e3},
+              {"codec", s.codec * 1e3},
+              {"exchange", s.exchange * 1e3},
+              {"optimizer", s.optimizer * 1e3},
+              {"upload", s.upload * 1e3},
+              {"total", s.total() * 1e3}}}};
+}
+
+void TrainReport::print_outer(const OuterReport& rep, const nlohmann::json& r) const {
+    const nlohmann::json& ms = r["sync_ms"];
+    const std::string fragment =
+        run_.loop->fragments() > 1 ? " fragment " + std::to_string(rep.fragment) : "";
+    std::printf("outer %4d%s at step %d | %.1f ms: download %.1f, codec %.1f, exchange %.1f, "
+                "optimizer %.1f, upload %.1f | %.1f MB sent\n",
+                rep.outer_step, fragment.c_str(), rep.step, ms["total"].get<double>(),
+                ms["download"].get<double>(), ms["codec"].get<double>(),
+                ms["exchange"].get<double>(), ms["optimizer"].get<double>(),
+                ms["upload"].get<double>(), r["bytes_sent"].get<double>() / 1e6);
 }
 
 // DiLoCo evaluates its global model at the end of the round of H steps that reaches or

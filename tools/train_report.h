@@ -58,6 +58,8 @@ public:
     void keep_progress();
 
 private:
+    nlohmann::json outer_traffic(const OuterReport& rep);
+    void print_outer(const OuterReport& rep, const nlohmann::json& r) const;
     bool eval_due(int step, bool round_end) const;
     void evaluate(int step, double paused_at);
     void save(int step);
