@@ -35,7 +35,7 @@ std::vector<std::string> texts(const std::vector<Document>& docs) {
 
 }  // namespace
 
-TEST_CASE("text files are documents; directories are read recursively in order", "[data]") {
+TEST_CASE("text files are documents, directories are read recursively in order", "[data]") {
     TempDir dir;
     std::filesystem::create_directories(dir.file("d/sub"));
     std::filesystem::create_directories(dir.file("d/.hidden"));
@@ -97,7 +97,7 @@ TEST_CASE("reads of a few bytes give the same documents, lines and text files", 
     CHECK(read_docs({dir.file("a.jsonl")}, false).size() == 8);
 }
 
-TEST_CASE("malformed JSON lines are counted, reported by line and skipped; fatal if strict",
+TEST_CASE("malformed JSON lines are counted, reported by line and skipped, fatal if strict",
           "[data]") {
     TempDir dir;
     const std::string path = dir.file("m.jsonl");

@@ -29,7 +29,7 @@ TEST_CASE("Nesterov outer step matches a hand computation over two steps", "[out
     CHECK(opt.moment1()[0] == Approx(m0).epsilon(1e-6));
 }
 
-TEST_CASE("SGD and Adam outer steps; lr 1, momentum 0 is exactly the mean", "[outer]") {
+TEST_CASE("SGD and Adam outer steps: lr 1, momentum 0 is exactly the mean", "[outer]") {
     std::vector<float> global = {1.0f, 3e-8f, -7.25f}, mean = {0.999f, 0.5f, -7.0f};
     OuterOptimizer fedavg({OuterOpt::sgd, 1.0f, 0.0f, 0.999f, 1e-8f}, 3);
     std::vector<float> g = global;
