@@ -88,31 +88,35 @@ OuterOptimizer::Step OuterOptimizer::begin_step(OuterRange r) {
             adam ? 1 - std::pow(double(config_.beta2), r.step) : 1.0};
 }
 
-// Each value's update depends on its own state alone, so the threads give the same bits as one.
-void OuterOptimizer::step_to_mean(float* global, const float* mean, OuterRange r) {
+// Sets global[j] = new_value(j, step) over the range, where step(delta) is the update of the
+// configured kind for value j's outer gradient delta (moving its state). Each value's update
+// depends on its own state alone, so the threads give the same bits as one.
+template <typename NewValue>
+void OuterOptimizer::step_each(OuterRange r, float* global, NewValue new_value) {
     const Step s = begin_step(r);
     const Coefficients c{config_.lr, config_.momentum, config_.beta2, config_.eps, s.bias1,
                          s.bias2};
     with_kind(config_.kind, [&](auto kind) {
 #pragma omp parallel for schedule(static) if (s.n >= kParallelMin)
         for (size_t j = 0; j < s.n; j++) {
-            const double delta = double(global[j]) - double(mean[j]);
-            const double step = update<kind()>(s.m[j], s.v[j * s.v_stride], delta, c);
-            global[j] = static_cast<float>(double(mean[j]) + (delta - step));
+            auto step = [&](double delta) {
+                return update<kind()>(s.m[j], s.v[j * s.v_stride], delta, c);
+            };
+            global[j] = static_cast<float>(new_value(j, step));
         }
     });
 }
 
-void OuterOptimizer::step_by_delta(float* global, const float* delta, OuterRange r) {
-    const Step s = begin_step(r);
-    const Coefficients c{config_.lr, config_.momentum, config_.beta2, config_.eps, s.bias1,
-                         s.bias2};
-    with_kind(config_.kind, [&](auto kind) {
-#pragma omp parallel for schedule(static) if (s.n >= kParallelMin)
-        for (size_t j = 0; j < s.n; j++)
-            global[j] = static_cast<float>(
-                double(global[j]) - update<kind()>(s.m[j], s.v[j * s.v_stride], delta[j], c));
+void OuterOptimizer::step_to_mean(float* global, const float* mean, OuterRange r) {
+    step_each(r, global, [&](size_t j, auto step) {
+        const double delta = double(global[j]) - double(mean[j]);
+        return double(mean[j]) + (delta - step(delta));
     });
+}
+
+void OuterOptimizer::step_by_delta(float* global, const float* delta, OuterRange r) {
+    step_each(r, global,
+              [&](size_t j, auto step) { return double(global[j]) - step(delta[j]); });
 }
 
 void OuterOptimizer::set_state(const std::vector<float>& m, const std::vector<float>& v) {

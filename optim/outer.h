@@ -54,6 +54,8 @@ private:
         double bias1, bias2;
     };
     Step begin_step(OuterRange range);
+    template <typename NewValue>
+    void step_each(OuterRange range, float* global, NewValue new_value);
     OuterOptConfig config_;
     std::vector<float> m_, v_;
     float unused_v_ = 0;

@@ -153,11 +153,29 @@ TEST_CASE("matmul forward and backward match the CPU", "[cuda][sanitize]") {
     }
 }
 
+namespace {
+
+struct AttentionShape {
+    int B, T, C, NH;
+};
+
+// out, the stats (log-sum-exp on the GPU) and dqkv of one attention forward and backward on b,
+// every output filled with NaN first so that a value left unwritten shows.
+Outputs attention_pass(Backend& b, AttentionShape s, const std::vector<float>& qkv,
+                       const std::vector<float>& dout) {
+    const size_t ns = b.attention_stats_floats(s.B, s.T, s.NH);
+    DeviceBuffer x = put(b, qkv), out = put(b, nans(dout.size())), st = put_raw(b, nans(ns));
+    DeviceBuffer d = put(b, dout), dx = put(b, nans(qkv.size()));
+    b.attention_forward(out.get(), st.f32(), x.get(), s.B, s.T, s.C, s.NH);
+    b.attention_backward(dx.get(), d.get(), x.get(), out.get(), st.f32(), s.B, s.T, s.C, s.NH);
+    return Outputs{get(b, out, dout.size()), get_raw(b, st, ns), get(b, dx, qkv.size())};
+}
+
+}  // namespace
+
 TEST_CASE("attention forward and backward match the CPU", "[cuda][sanitize][attention]") {
     const bool bf16 = GENERATE(false, true);
-    struct Shape {
-        int B, T, C, NH;
-    };
+    using Shape = AttentionShape;
     // Head sizes 4, 12, 64, 100 (flash D = 32, 32, 64, 128) and 160 (beyond flash: plain).
     // cuDNN refuses T = 1 and head sizes that are not multiples of 8: flash runs those. Heads
     // over 128 are not asked of cuDNN (its limit there depends on the GPU and the version).
@@ -172,14 +190,9 @@ TEST_CASE("attention forward and backward match the CPU", "[cuda][sanitize][atte
         const auto qkv = as_stored(g, random_values(nq, 1));
         const auto dout = as_stored(g, random_values(no, 2));
         compare_with_cpu(
-            [&](Backend& b) {
-                const size_t ns = b.attention_stats_floats(s.B, s.T, s.NH);
-                DeviceBuffer x = put(b, qkv), out = put(b, nans(no)), st = put_raw(b, nans(ns));
-                DeviceBuffer d = put(b, dout), dx = put(b, nans(nq));
-                b.attention_forward(out.get(), st.f32(), x.get(), s.B, s.T, s.C, s.NH);
-                b.attention_backward(dx.get(), d.get(), x.get(), out.get(), st.f32(), s.B, s.T, s.C,
-                                     s.NH);
-                return Outputs{get(b, out, no), get(b, dx, nq)};
+            [&](Backend& b) {  // the stats differ in kind (probabilities on the CPU)
+                const Outputs o = attention_pass(b, s, qkv, dout);
+                return Outputs{o[0], o[2]};
             },
             bf16, 0.0, path);
     }
@@ -187,9 +200,7 @@ TEST_CASE("attention forward and backward match the CPU", "[cuda][sanitize][atte
 
 TEST_CASE("the attention paths agree: flash, plain cuBLAS and cuDNN", "[cuda][sanitize][attention]") {
     const bool bf16 = GENERATE(false, true);
-    struct Shape {
-        int B, T, C, NH;
-    };
+    using Shape = AttentionShape;
     for (Shape s :
          shapes<Shape>({Shape{1, 1, 64, 1}, Shape{2, 45, 96, 3}, Shape{2, 130, 768, 12}}, 2)) {
         INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
@@ -200,12 +211,7 @@ TEST_CASE("the attention paths agree: flash, plain cuBLAS and cuDNN", "[cuda][sa
         const auto dout = as_stored(flash, random_values(no, 2));
         auto run = [&](Backend& b) {
             REQUIRE(b.attention_stats_floats(s.B, s.T, s.NH) == ns);
-            DeviceBuffer x = put(b, qkv), out = put(b, nans(no)), st = put_raw(b, nans(ns));
-            DeviceBuffer d = put(b, dout), dx = put(b, nans(nq));
-            b.attention_forward(out.get(), st.f32(), x.get(), s.B, s.T, s.C, s.NH);
-            b.attention_backward(dx.get(), d.get(), x.get(), out.get(), st.f32(), s.B, s.T, s.C,
-                                 s.NH);
-            return Outputs{get(b, out, no), get_raw(b, st, ns), get(b, dx, nq)};
+            return attention_pass(b, s, qkv, dout);
         };
         const Outputs a = run(flash);
         for (AttentionPath path : attention_paths(bf16)) {
@@ -225,9 +231,7 @@ TEST_CASE("shapes that cuDNN refuses run on flash, forward and backward, noted o
         WARN("this build has no cuDNN attention: nothing to refuse");
         return;
     }
-    struct Shape {
-        int B, T, C, NH;
-    };
+    using Shape = AttentionShape;
     // T = 1 (cuDNN: "s_q = s_kv = 1 is not supported"), also at B = 2, and a head size of 4
     // (cuDNN: "hidden_dim should be multiple of 8").
     const Shape refused[] = {{1, 1, 64, 1}, {2, 1, 128, 2}, {2, 9, 12, 3}};
@@ -241,17 +245,9 @@ TEST_CASE("shapes that cuDNN refuses run on flash, forward and backward, noted o
                                   " C=" + std::to_string(s.C) + " NH=" + std::to_string(s.NH);
         INFO(shape);
         const size_t nq = size_t(s.B) * s.T * 3 * s.C, no = size_t(s.B) * s.T * s.C;
-        const size_t ns = size_t(s.B) * s.NH * s.T;
         const auto qkv = as_stored(flash, random_values(nq, 1));
         const auto dout = as_stored(flash, random_values(no, 2));
-        auto run = [&](Backend& b) {
-            DeviceBuffer x = put(b, qkv), out = put(b, nans(no)), st = put_raw(b, nans(ns));
-            DeviceBuffer d = put(b, dout), dx = put(b, nans(nq));
-            b.attention_forward(out.get(), st.f32(), x.get(), s.B, s.T, s.C, s.NH);
-            b.attention_backward(dx.get(), d.get(), x.get(), out.get(), st.f32(), s.B, s.T, s.C,
-                                 s.NH);
-            return Outputs{get(b, out, no), get_raw(b, st, ns), get(b, dx, nq)};
-        };
+        auto run = [&](Backend& b) { return attention_pass(b, s, qkv, dout); };
         Outputs first, second;
         const std::string err = stderr_of([&] {
             first = run(*cudnn);
