@@ -73,7 +73,8 @@ struct Sample {
 };
 
 // One outer step as DilocoLoop takes it on the CPU: the island's parameters copied out of the
-// model (its outer gradient for a lossy codec), the mean, the outer step, the result copied in.
+// model (its outer gradient for a lossy codec), the mean with each owner's outer step on its
+// share (fp32) or the outer step after it, the result copied in.
 Sample outer_step(OuterSync& sync, OuterOptimizer& outer, Codec codec, std::vector<float>& model,
                   std::vector<float>& global, std::vector<float>& payload, int step) {
     const size_t n = model.size();
@@ -86,15 +87,23 @@ Sample outer_step(OuterSync& sync, OuterOptimizer& outer, Codec codec, std::vect
         for (size_t i = 0; i < n; i++) payload[i] = global[i] - payload[i];
     });
     std::vector<IslandNote> notes;
-    sync.weighted_mean(payload.data(), n, {1.0, 0.0}, notes, stats, {codec});
-    timed(s.split.optimizer, [&] {
-        if (codec == Codec::fp32) outer.step_to_mean(global.data(), payload.data(), {0, n, step});
-        else outer.step_by_delta(global.data(), payload.data(), {0, n, step});
-    });
+    if (codec == Codec::fp32) {  // each owner steps its share, and the new parameters go out
+        const OwnerStep owner_step = [&](float* mean, size_t at, size_t len) {
+            outer.step_to_mean(global.data() + at, mean, {at, at + len, step});
+            std::copy(global.data() + at, global.data() + at + len, mean);
+        };
+        sync.weighted_mean(payload.data(), n, {1.0, 0.0}, notes, stats, {codec}, owner_step,
+                           global.data());
+    } else {
+        sync.weighted_mean(payload.data(), n, {1.0, 0.0}, notes, stats, {codec});
+        timed(s.split.optimizer,
+              [&] { outer.step_by_delta(global.data(), payload.data(), {0, n, step}); });
+    }
     timed(s.split.upload,
           [&] { std::memcpy(model.data(), global.data(), n * sizeof(float)); });
     s.split.codec = stats.split.codec;
     s.split.exchange = stats.split.exchange;
+    s.split.optimizer += stats.split.optimizer;
     s.bytes = stats.bytes_sent + stats.bytes_received;
     return s;
 }

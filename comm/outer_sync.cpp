@@ -118,10 +118,11 @@ void OuterSync::sum_blocks(const std::vector<double>& scale, size_t n, WireForma
     }
 }
 
-double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote mine_note,
-                               std::vector<IslandNote>& notes, SyncStats& stats,
-                               WireFormat wire) {
+double OuterSync::reduce_slice(Comm& across, Slice slice, IslandNote mine_note,
+                               std::vector<IslandNote>& notes, SyncStats& stats, WireFormat wire,
+                               const OwnerStep& owner_step) {
     const int k = across.size(), me = across.rank();
+    const size_t n = slice.n;
     notes.resize(k);
     timed(stats.split.exchange, [&] {
         across.allgatherv(&mine_note, notes.data(), std::vector<size_t>(k, sizeof(IslandNote)));
@@ -142,7 +143,7 @@ double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote 
     std::vector<size_t> send(k, 0), recv(k), result_counts(k);
     const uint8_t* sending = nullptr;
     if (mine_note.weight > 0)
-        timed(stats.split.codec, [&] { sending = outgoing(slice, n, k, wire, send); });
+        timed(stats.split.codec, [&] { sending = outgoing(slice.in, n, k, wire, send); });
     for (int j = 0; j < k; j++) {
         recv[j] = weights[j] > 0 ? mine_bytes : 0;
         result_counts[j] = encoded_bytes(wire.codec, part(n, j, k).size());
@@ -163,6 +164,14 @@ double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote 
     const uint8_t* result = reinterpret_cast<const uint8_t*>(reduced_.data());
     timed(stats.split.codec, [&] {
         sum_blocks(scale, mine.size(), wire, reduced_.data());
+    });
+    if (owner_step) {
+        require(wire.codec == Codec::fp32 && !wire.owner_residual,
+                "outer sync: an owner step needs fp32 on the wire");
+        timed(stats.split.optimizer,
+              [&] { owner_step(reduced_.data(), slice.offset + mine.begin, mine.size()); });
+    }
+    timed(stats.split.codec, [&] {
         if (wire.codec == Codec::fp32 && !wire.owner_residual) return;
         result_.resize(mine_bytes);
         if (wire.owner_residual)
@@ -174,7 +183,7 @@ double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote 
     });
     if (wire.codec == Codec::fp32) {  // the mean lands where it belongs: nothing to decode
         timed(stats.split.exchange,
-              [&] { across.allgatherv(result, slice, result_counts); });
+              [&] { across.allgatherv(result, slice.out, result_counts); });
         return total;
     }
     size_t gathered_bytes = 0;
@@ -186,53 +195,87 @@ double OuterSync::reduce_slice(Comm& across, float* slice, size_t n, IslandNote 
         const uint8_t* in = gathered_.data();
         for (int j = 0; j < k; j++) {
             const Range r = part(n, j, k);
-            decode(wire.codec, in, r.size(), slice + r.begin);
+            decode(wire.codec, in, r.size(), slice.out + r.begin);
             in += result_counts[j];
         }
     });
     return total;
 }
 
+std::pair<size_t, size_t> OuterSync::own_range(size_t n) const {
+    const Topology& t = comms_.topology;
+    if (t.uniform()) {
+        const Range slice = part(n, t.local_rank, t.local_size);
+        return {slice.begin, slice.end};
+    }
+    return {0, t.local_rank == 0 ? n : 0};  // the leader reduces for its island
+}
+
 double OuterSync::weighted_mean(float* x, size_t n, IslandNote mine,
                                 std::vector<IslandNote>& notes, SyncStats& stats,
-                                WireFormat wire) {
+                                WireFormat wire, const OwnerStep& owner_step, float* out) {
     auto start = std::chrono::steady_clock::now();
     const Topology& t = comms_.topology;
+    if (!out) out = x;
+    const auto [lo, hi] = own_range(n);
     if (mine.weight > 0) {
-        size_t bad = n;
-        timed(stats.split.codec, [&] { bad = check_finite(x, n); });
-        require(bad == n, "island " + std::to_string(t.island) + ": the outer gradient holds " +
-                              std::to_string(x[bad < n ? bad : 0]) + " at index " +
-                              std::to_string(bad) + "; refusing to send it");
+        size_t bad = hi - lo;
+        timed(stats.split.codec, [&] { bad = check_finite(x + lo, hi - lo); });
+        require(bad == hi - lo, "island " + std::to_string(t.island) +
+                                    ": the outer gradient holds " +
+                                    std::to_string(x[lo + (bad < hi - lo ? bad : 0)]) +
+                                    " at index " + std::to_string(lo + bad) +
+                                    "; refusing to send it");
     }
     double total = 0;
     if (t.uniform()) {
-        const Range slice = part(n, t.local_rank, t.local_size);
         WireFormat mine_wire = wire;
-        if (wire.residual) mine_wire.residual = wire.residual + slice.begin;
-        if (wire.owner_residual) mine_wire.owner_residual = wire.owner_residual + slice.begin;
-        total = reduce_slice(*comms_.cross, x + slice.begin, slice.size(), mine, notes, stats,
-                             mine_wire);
-        if (t.local_size > 1 && total > 0) {
-            std::vector<size_t> counts(t.local_size);
-            for (int r = 0; r < t.local_size; r++)
-                counts[r] = part(n, r, t.local_size).size() * sizeof(float);
-            island_part_.assign(x + slice.begin, x + slice.end);  // MPI forbids aliasing
-            timed(stats.split.exchange,
-                  [&] { island_->allgatherv(island_part_.data(), x, counts); });
-        }
+        if (wire.residual) mine_wire.residual = wire.residual + lo;
+        if (wire.owner_residual) mine_wire.owner_residual = wire.owner_residual + lo;
+        total = reduce_slice(*comms_.cross, {x + lo, out + lo, lo, hi - lo}, mine, notes, stats,
+                             mine_wire, owner_step);
+        if (t.local_size > 1 && total > 0)
+            timed(stats.split.exchange, [&] { gather_island(out, n); });
     } else {
         notes.resize(t.islands);
         if (t.local_rank == 0)
-            total = reduce_slice(*comms_.leaders, x, n, mine, notes, stats, wire);
+            total = reduce_slice(*comms_.leaders, {x, out, 0, n}, mine, notes, stats, wire,
+                                 owner_step);
         timed(stats.split.exchange, [&] {
             island_->broadcast(&total, sizeof(total), 0);
             island_->broadcast(notes.data(), notes.size() * sizeof(IslandNote), 0);
-            if (total > 0) island_->broadcast(x, n * sizeof(float), 0);
+            if (total > 0) island_->broadcast(out, n * sizeof(float), 0);
         });
     }
     stats.seconds += seconds_since(start);
     return total;
+}
+
+// Uniform islands: every rank's slice of x (n values) to every rank of its island.
+void OuterSync::gather_island(float* x, size_t n) {
+    const Topology& t = comms_.topology;
+    std::vector<size_t> counts(t.local_size);
+    for (int r = 0; r < t.local_size; r++) counts[r] = part(n, r, t.local_size).size() * sizeof(float);
+    const auto [lo, hi] = own_range(n);
+    island_part_.assign(x + lo, x + hi);  // MPI forbids aliasing
+    island_->allgatherv(island_part_.data(), x, counts);
+}
+
+void OuterSync::gather_shares(float* x, size_t n) {
+    const Topology& t = comms_.topology;
+    const auto [lo, hi] = own_range(n);
+    Comm* across = t.uniform() ? comms_.cross.get() : t.local_rank == 0 ? comms_.leaders.get()
+                                                                         : nullptr;
+    if (across) {  // the owners of the slice's parts, as reduce_slice cut it
+        const int k = across->size();
+        std::vector<size_t> counts(k);
+        for (int j = 0; j < k; j++) counts[j] = part(hi - lo, j, k).size() * sizeof(float);
+        const Range mine = part(hi - lo, across->rank(), k);
+        island_part_.assign(x + lo + mine.begin, x + lo + mine.end);
+        across->allgatherv(island_part_.data(), x + lo, counts);
+    }
+    if (t.uniform() && t.local_size > 1) gather_island(x, n);
+    if (!t.uniform()) island_->broadcast(x, n * sizeof(float), 0);
 }
 
 }  // namespace diloco

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "comm/codec.h"
@@ -44,6 +46,11 @@ struct WireFormat {
     float* owner_residual = nullptr;
 };
 
+// Run by the rank that reduces values [begin, begin + n) of the vector (its share) on their
+// weighted mean, before the mean goes out to the other ranks: it may replace them (the outer
+// step's new parameters), and every rank receives what it leaves there, exactly.
+using OwnerStep = std::function<void(float* values, size_t begin, size_t n)>;
+
 class OuterSync {
 public:
     // Collective over the world: the sync gets its own duplicate of the island communicator,
@@ -56,12 +63,27 @@ public:
     // for the gather, which every rank (the owner too) decodes. An island with weight 0 sends
     // no data and receives the result. A non-finite value is an Error naming the island.
     // notes gets every island's note. Returns sum_i w_i (0: x is left unchanged).
+    // Only x[own_range(n)] is read: the island's ranks hold the same x and share the work.
+    // The result goes to out (x when null), all n values of it on every rank. With owner_step
+    // (fp32 on the wire only) each owner steps its share before the gather.
     double weighted_mean(float* x, size_t n, IslandNote mine, std::vector<IslandNote>& notes,
-                         SyncStats& stats, WireFormat wire = {});
+                         SyncStats& stats, WireFormat wire = {}, const OwnerStep& owner_step = {},
+                         float* out = nullptr);
+    // The part of an n-value vector that this rank reads and sends.
+    std::pair<size_t, size_t> own_range(size_t n) const;
+    // Collective: every rank's x (n values) becomes the values each owner holds of its share in
+    // weighted_mean (the outer state that owner steps moved on their ranks alone).
+    void gather_shares(float* x, size_t n);
 
 private:
-    double reduce_slice(Comm& across, float* slice, size_t n, IslandNote mine,
-                        std::vector<IslandNote>& notes, SyncStats& stats, WireFormat wire);
+    struct Slice {
+        float *in, *out;
+        size_t offset, n;  // of the slice in the whole vector
+    };
+    double reduce_slice(Comm& across, Slice slice, IslandNote mine,
+                        std::vector<IslandNote>& notes, SyncStats& stats, WireFormat wire,
+                        const OwnerStep& owner_step);
+    void gather_island(float* x, size_t n);
     const uint8_t* outgoing(const float* slice, size_t n, int k, WireFormat wire,
                             std::vector<size_t>& counts);
     void sum_blocks(const std::vector<double>& scale, size_t n, WireFormat wire, float* out);

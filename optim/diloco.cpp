@@ -86,6 +86,21 @@ DilocoLoop::DilocoLoop(InnerTrainer& inner, IslandComms& comms, const DilocoConf
         inner_.set_grad_reducer([this](void* grads, size_t n) { average_gradients(grads, n); });
 }
 
+// With fp32 on the wire the mean is exact, so an owner's outer step on its share can stand for
+// every rank's; lossy codecs send the mean's encoding, which each rank steps by itself. An
+// overlapped sync would step on the worker thread: there every rank steps after the merge.
+bool DilocoLoop::shards_outer_step() const {
+    return syncs_ && config_.codec == Codec::fp32 && config_.prune == 0 && config_.overlap == 0;
+}
+
+// Collective: the outer state that owners stepped on their shares, whole again on every rank.
+void DilocoLoop::gather_outer_state() {
+    if (!shards_outer_step()) return;
+    for (const Fragment& f : fragments_)
+        for (std::vector<float>* state : outer_.state())
+            sync_->gather_shares(state->data() + f.begin, f.end - f.begin);
+}
+
 // The global parameters and the payloads cross to and from the device at every outer step.
 void DilocoLoop::pin_outer_buffers() {
     Backend& backend = inner_.model().backend();
@@ -200,15 +215,19 @@ void DilocoLoop::start_mean(int f) {
     p.report.outer_step = ++frag.count.syncs;
     p.report.present = schedule_.present(p.report.outer_step);
 
-    const size_t begin = frag.begin, end = frag.end, n = end - begin;
+    const size_t begin = frag.begin, end = frag.end;
     p.payload = payloads_[f].data();
     float* payload = p.payload;
+    // The island's ranks hold the same parameters: each reads only the part it sends (pruning
+    // ranks values within whole tensors, so it reads all).
+    const auto [lo, hi] = config_.prune > 0 ? std::pair<size_t, size_t>{0, end - begin}
+                                            : sync_->own_range(end - begin);
     timed(p.report.sync.split.download, [&] {
-        inner_.model().read_params(payload, begin, end);
+        inner_.model().read_params(payload + lo, begin + lo, begin + hi);
         if (!p.sends_delta) return;
         const float* global = global_.data() + begin;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-        for (size_t i = 0; i < n; i++) payload[i] = global[i] - payload[i];
+#pragma omp parallel for schedule(static) if (hi - lo >= kParallelMin)
+        for (size_t i = lo; i < hi; i++) payload[i] = global[i] - payload[i];
         if (config_.prune > 0) prune_per_tensor(payload, begin, end);
     });
     p.round = frag;
@@ -228,10 +247,24 @@ void DilocoLoop::start_mean(int f) {
         wire.residual = residual_.data() + begin;
         wire.owner_residual = owner_residual_.data() + begin;
     }
-    auto run = [this, &p, mine, wire] {
+    OwnerStep owner_step;
+    float* out = p.payload;
+    if (shards_outer_step()) {
+        // Each rank steps its share of the mean and the new global parameters go out exactly:
+        // the outer state is then current on its owner alone (gathered before a checkpoint).
+        out = global_.data() + begin;
+        const int step = frag.count.outer_steps + 1;
+        owner_step = [this, begin, step](float* mean, size_t at, size_t len) {
+            float* global = global_.data() + begin + at;
+            outer_.step_to_mean(global, mean, {begin + at, begin + at + len, step});
+            std::copy(global, global + len, mean);
+        };
+    }
+    auto run = [this, &p, mine, wire, owner_step, out] {
         std::vector<IslandNote> notes;
-        p.report.total_weight = sync_->weighted_mean(p.payload, p.round.end - p.round.begin,
-                                                     mine, notes, p.report.sync, wire);
+        p.report.total_weight =
+            sync_->weighted_mean(p.payload, p.round.end - p.round.begin, mine, notes,
+                                 p.report.sync, wire, owner_step, out);
         for (const IslandNote& note : notes) p.report.island_loss.push_back(note.loss);
     };
     if (config_.overlap == 0) {
@@ -255,12 +288,13 @@ OuterReport DilocoLoop::outer_step(PendingSync& p) {
     OuterSplit& split = p.report.sync.split;
     if (p.report.total_weight > 0) {
         const OuterRange range{begin, end, ++frag.count.outer_steps};
-        timed(split.optimizer, [&] {
-            if (p.sends_delta)
-                outer_.step_by_delta(global_.data() + begin, p.payload, range);
-            else
-                outer_.step_to_mean(global_.data() + begin, p.payload, range);
-        });
+        if (!shards_outer_step())  // else each owner stepped its share inside the sync
+            timed(split.optimizer, [&] {
+                if (p.sends_delta)
+                    outer_.step_by_delta(global_.data() + begin, p.payload, range);
+                else
+                    outer_.step_to_mean(global_.data() + begin, p.payload, range);
+            });
     }
     const double alpha = config_.merge_alpha;
     Gpt& model = inner_.model();
@@ -281,6 +315,12 @@ OuterReport DilocoLoop::outer_step(PendingSync& p) {
     last_outer_step_ = inner_.steps_taken();
     if (catch_up_s_ > 0) extend_deadlines(0);  // the islands behind have caught up
     return std::move(p.report);
+}
+
+void DilocoLoop::read_global_params(const std::function<void(const float*, size_t)>& f) {
+    if (syncs_) return f(global_.data(), global_.size());
+    const std::vector<float> params = inner_.model().get_params();
+    f(params.data(), params.size());
 }
 
 std::vector<float> DilocoLoop::global_params() {

@@ -96,6 +96,8 @@ public:
     double evaluate(int max_batches);
     // The global parameters: identical on every rank of the world after each outer step.
     std::vector<float> global_params();
+    // f(values, n) over the global parameters where they lie, without a copy of them in diloco.
+    void read_global_params(const std::function<void(const float* values, size_t n)>& f);
 
     // Traffic of this rank across islands so far (ddp: every step; diloco: outer steps), and
     // the time training stood still waiting for it.
@@ -141,6 +143,8 @@ private:
         std::future<void> done;
     };
     void pin_outer_buffers();
+    bool shards_outer_step() const;
+    void gather_outer_state();
     void average_gradients(void* grads, size_t n);
     StepResult inner_step();
     bool stop_agreed();

@@ -130,6 +130,7 @@ void read_residuals(const std::string& file, std::vector<float>& residual,
 std::function<void(const std::string&)> DilocoLoop::snapshot() {
     const Topology& t = comms_.topology;
     require(pending_.empty(), "cannot save while an outer sync is in flight");
+    gather_outer_state();
     const std::map<std::string, std::string> meta = {
         {"diloco_step", std::to_string(inner_.steps_taken())}};
     std::vector<double> positions(t.islands, 0.0);  // by island, not id

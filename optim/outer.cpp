@@ -119,6 +119,11 @@ void OuterOptimizer::step_by_delta(float* global, const float* delta, OuterRange
               [&](size_t j, auto step) { return double(global[j]) - step(delta[j]); });
 }
 
+std::vector<std::vector<float>*> OuterOptimizer::state() {
+    if (v_.empty()) return {&m_};
+    return {&m_, &v_};
+}
+
 void OuterOptimizer::set_state(const std::vector<float>& m, const std::vector<float>& v) {
     require(m.size() == m_.size() && v.size() == v_.size(),
             "outer optimizer state has the wrong size");

@@ -43,6 +43,9 @@ public:
     const std::vector<float>& moment1() const { return m_; }
     const std::vector<float>& moment2() const { return v_; }
     void set_state(const std::vector<float>& m, const std::vector<float>& v);
+    // The state's vectors (m, and v for Adam), for ranks that each stepped a share of the
+    // values to exchange the rest.
+    std::vector<std::vector<float>*> state();
 
 private:
     // A step's view of the outer state over its range (Adam's v, or one unused float that

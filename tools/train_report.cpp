@@ -161,9 +161,10 @@ nlohmann::json traffic_record(Run& run, int step) {
 // all of them must be equal, which the metrics let anyone check.
 std::vector<uint32_t> param_checksums(Run& run) {
     const Topology& t = run.comms.topology;
-    std::vector<float> params = run.loop->global_params();
     std::vector<double> sums(t.world_size, 0.0);
-    sums[t.world_rank] = fingerprint32(params.data(), params.size() * sizeof(float));
+    run.loop->read_global_params([&](const float* params, size_t n) {
+        sums[t.world_rank] = fingerprint32(params, n * sizeof(float));
+    });
     run.comms.world->allreduce_sum(sums.data(), sums.size());
     return std::vector<uint32_t>(sums.begin(), sums.end());
 }
