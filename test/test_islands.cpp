@@ -226,6 +226,26 @@ TEST_CASE("diloco resumes bitwise at an outer-step boundary", "[islands]") {
     CHECK(params(dir.file("a")) == params(dir.file("b")));
 }
 
+// Each rank steps only its share of the outer optimizer; the checkpoint gathers the outer state
+// from the shares' owners, over the island's ranks (2,2) and through the leaders (2,1).
+TEST_CASE("islands of several ranks resume bitwise: the shared outer state is whole", "[islands]") {
+    for (const auto& [ranks, sizes] : {std::pair{4, "2,2"}, std::pair{3, "2,1"}}) {
+        INFO("--island-sizes " << sizes);
+        TempDir dir;
+        const std::string common = std::string("train --mode diloco --island-sizes ") + sizes +
+                                   " --inner-steps 3 --outer-momentum 0.9" + corpus(dir) + kRun +
+                                   " --steps 9";
+        require_ok(run_mpi(ranks, common + " --save " + dir.file("a") + " --log " +
+                                      dir.file("a.jsonl")));
+        require_ok(run_mpi(ranks, common + " --stop-at 6 --save " + dir.file("b") + " --log " +
+                                      dir.file("b.jsonl")));
+        require_ok(run_mpi(ranks, common + " --resume " + dir.file("b") + " --save " +
+                                      dir.file("b") + " --log " + dir.file("b.jsonl")));
+        CHECK(losses(dir.file("a.jsonl")) == losses(dir.file("b.jsonl")));
+        CHECK(params(dir.file("a")) == params(dir.file("b")));
+    }
+}
+
 TEST_CASE("resuming with 4 -> 2 and 2 -> 4 islands trains on without a spike", "[islands]") {
     TempDir dir;
     const std::string data = corpus(dir);
