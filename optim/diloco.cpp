@@ -220,8 +220,10 @@ void DilocoLoop::start_mean(int f) {
     float* payload = p.payload;
     // The island's ranks hold the same parameters: each reads only the part it sends (pruning
     // ranks values within whole tensors, so it reads all).
-    const auto [lo, hi] = config_.prune > 0 ? std::pair<size_t, size_t>{0, end - begin}
-                                            : sync_->own_range(end - begin);
+    const std::pair<size_t, size_t> own = config_.prune > 0
+                                              ? std::pair<size_t, size_t>{0, end - begin}
+                                              : sync_->own_range(end - begin);
+    const size_t lo = own.first, hi = own.second;
     timed(p.report.sync.split.download, [&] {
         inner_.model().read_params(payload + lo, begin + lo, begin + hi);
         if (!p.sends_delta) return;

@@ -63,6 +63,16 @@ double update(float& m, float& v, double delta, const Coefficients& c) {
     return c.lr * moment;
 }
 
+// The update of one value as a function of its outer gradient (a type, not a lambda, since
+// clang cannot capture the loop's locals in a lambda inside an OpenMP loop).
+template <OuterOpt kind>
+struct ValueStep {
+    float& m;
+    float& v;
+    const Coefficients& c;
+    double operator()(double delta) const { return update<kind>(m, v, delta, c); }
+};
+
 // body(kind) with the configured kind as a compile-time constant, so that each kind's loop is
 // compiled on its own, the update inlined, and vectorised.
 template <typename Body>
@@ -89,7 +99,7 @@ OuterOptimizer::Step OuterOptimizer::begin_step(OuterRange r) {
 }
 
 // Sets global[j] = new_value(j, step) over the range, where step(delta) is the update of the
-// configured kind for value j's outer gradient delta (moving its state). Each value's update
+// configured kind for value j's outer gradient delta (moving its state: a ValueStep). Each value's update
 // depends on its own state alone, so the threads give the same bits as one.
 template <typename NewValue>
 void OuterOptimizer::step_each(OuterRange r, float* global, NewValue new_value) {
@@ -98,12 +108,9 @@ void OuterOptimizer::step_each(OuterRange r, float* global, NewValue new_value) 
                          s.bias2};
     with_kind(config_.kind, [&](auto kind) {
 #pragma omp parallel for schedule(static) if (s.n >= kParallelMin)
-        for (size_t j = 0; j < s.n; j++) {
-            auto step = [&](double delta) {
-                return update<kind()>(s.m[j], s.v[j * s.v_stride], delta, c);
-            };
-            global[j] = static_cast<float>(new_value(j, step));
-        }
+        for (size_t j = 0; j < s.n; j++)
+            global[j] = static_cast<float>(
+                new_value(j, ValueStep<kind()>{s.m[j], s.v[j * s.v_stride], c}));
     });
 }
 
