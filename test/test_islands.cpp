@@ -321,3 +321,31 @@ TEST_CASE("bad island setups: one error on rank 0, every rank exits, no hang", "
                      "paper-60m --resume " + dir.file("ck") + data),
           "checkpoint is of another model");
 }
+
+TEST_CASE("a diverged model is never published, and eval and generate refuse one", "[islands]") {
+    TempDir dir;
+    const std::string common = "train --mode diloco --islands 2 --inner-steps 3 --eval-every 3" +
+                               corpus(dir) + kRun + " --steps 9";
+    require_ok(run_mpi(2, common + " --stop-at 3 --save " + dir.file("ck")));
+    const std::vector<float> before = params(dir.file("ck"));
+    // An outer step at lr 1e30 takes the weights to ~1e26 and the validation loss to NaN.
+    const CliResult r = run_mpi(2, common + " --save-every 3 --outer-lr 1e30 --resume " +
+                                       dir.file("ck") + " --save " + dir.file("ck"));
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("step 6: validation loss") != std::string::npos);
+    CHECK(r.err.find("not saved, the last checkpoint stays published") != std::string::npos);
+    CHECK(params(dir.file("ck")) == before);
+
+    // Weights that overflow while every one of them is finite: no loss, no logits.
+    diloco::ModelCheckpoint ck = diloco::load_model(dir.file("ck"));
+    for (float& w : ck.params) w *= 1e30f;
+    diloco::save_model(dir.file("huge"), ck.config, ck.params, ck.metadata);
+    check_one_line_error(run_diloco("eval --checkpoint " + dir.file("huge") + " --data " +
+                                    dir.file("d.txt")),
+                         "is not finite (the model's weights overflow)");
+    const CliResult g = run_diloco("generate --checkpoint " + dir.file("huge") +
+                                   " --prompt Hello --tokens 3");
+    check_one_line_error(g, "the model's logits are not finite");
+    CHECK(g.out.empty());  // not even the prompt
+}

@@ -72,6 +72,8 @@ void run_eval(const EvalOptions& o) {
     // open_data refuses a validation set shorter than one window, so rows > 0.
     auto [sum, rows] = validation_share(model, batches, 0, 1);
     const double loss = sum / static_cast<double>(rows);
+    require(std::isfinite(loss), o.checkpoint + ": validation loss " + std::to_string(loss) +
+                                     " is not finite (the model's weights overflow)");
     if (!o.dump.empty()) write_dump(model, batches, seq, o.dump);
     const double ppl = std::exp(loss), bits = loss / std::log(2.0);
     const auto saved_at = ck.metadata.find("diloco_step");

@@ -7,8 +7,9 @@
 #include <memory>
 #include <optional>
 
-#include "model/checkpoint.h"
+#include "comm/codec.h"
 #include "data/tokenizer.h"
+#include "model/checkpoint.h"
 #include "model/gpt.h"
 #include "tools/commands.h"
 #include "tools/device.h"
@@ -92,17 +93,27 @@ void run_generate(const GenerateOptions& o) {
     Gpt model(*device.backend, ck.config, 1, window);
     model.set_params(ck.params);
     std::vector<int32_t> context = codec.encode(o.prompt);
-    std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
     Rng rng(o.seed, 0);
+    // The prompt goes out with the first token, so that a model that cannot sample prints none.
+    bool prompt_written = false;
+    auto write_prompt = [&] {
+        if (!prompt_written) std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
+        prompt_written = true;
+    };
     for (int i = 0; i < o.tokens; i++) {
         int T = std::min<int>(window, static_cast<int>(context.size()));
         std::vector<float> logits = model.last_logits(context.data() + context.size() - T, T);
+        require(check_finite(logits.data(), logits.size()) == logits.size(),
+                o.checkpoint + ": the model's logits are not finite (its weights overflow); "
+                               "nothing generated");
+        write_prompt();
         int next = sample(std::move(logits), o.temperature, o.top_k, rng);
         context.push_back(next);
         std::string piece = codec.decode(next);
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
     }
+    write_prompt();
     std::fputc('\n', stdout);
 }
 

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "build_info.h"
+#include "comm/codec.h"
 #include "data/tokenizer.h"
 #include "model/flops.h"
 #include "util/checksum.h"
@@ -380,6 +381,7 @@ void TrainReport::step_done(int step, bool round_end) {
 
 void TrainReport::evaluate(int step, double paused_at) {
     const double val = run_.loop->evaluate(o_.val_batches);
+    last_eval_ = {step, val};
     nlohmann::json r = event("eval");
     r.update({{"step", step}, {"val_loss", val}, {"val_ppl", std::exp(val)}});
     r.update(traffic_record(run_, step));
@@ -395,8 +397,24 @@ void TrainReport::evaluate(int step, double paused_at) {
 
 void TrainReport::save(int step) {
     if (!writer_) return;
+    refuse_non_finite(step);
     writer_->save(step, checkpoint_files(run_));
     if (step == o_.last_step()) writer_->wait();  // the run ends with its checkpoint in place
+}
+
+// A model that diverged is never published: the last checkpoint stays where it was. Every rank
+// holds the same loss, and the same global parameters where they are shared, so all refuse.
+void TrainReport::refuse_non_finite(int step) const {
+    const std::string not_saved = ": not saved, the last checkpoint stays published";
+    if (last_eval_.first == step && !std::isfinite(last_eval_.second))
+        throw Error("step " + std::to_string(step) + ": validation loss " +
+                    std::to_string(last_eval_.second) + not_saved);
+    run_.loop->read_global_params([&](const float* params, size_t n) {
+        const size_t bad = check_finite(params, n);
+        if (bad < n)
+            throw Error("step " + std::to_string(step) + ": parameter " + std::to_string(bad) +
+                        " is " + std::to_string(params[bad]) + not_saved);
+    });
 }
 
 void TrainReport::keep_progress() {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "optim/checkpoint_writer.h"
@@ -63,6 +64,7 @@ private:
     bool eval_due(int step, bool round_end) const;
     void evaluate(int step, double paused_at);
     void save(int step);
+    void refuse_non_finite(int step) const;
     nlohmann::json run_record() const;
     double seconds_since_start() const;
     void print_step(const StepResult& r, const std::string& rate) const;
@@ -78,6 +80,7 @@ private:
     std::vector<nlohmann::json> outer_;  // and the records of its outer steps after it
     RoundClock clock_;
     double compute_s_ = 0, paused_s_ = 0;
+    std::pair<int, double> last_eval_{-1, 0.0};  // step and validation loss
     const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
