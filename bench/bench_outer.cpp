@@ -89,8 +89,7 @@ Sample outer_step(OuterSync& sync, OuterOptimizer& outer, Codec codec, std::vect
     std::vector<IslandNote> notes;
     if (codec == Codec::fp32) {  // each owner steps its share, and the new parameters go out
         const OwnerStep owner_step = [&](float* mean, size_t at, size_t len) {
-            outer.step_to_mean(global.data() + at, mean, {at, at + len, step});
-            std::copy(global.data() + at, global.data() + at + len, mean);
+            outer.step_share(global.data() + at, mean, {at, at + len, step});
         };
         sync.weighted_mean(payload.data(), n, {1.0, 0.0}, notes, stats, {codec}, owner_step,
                            global.data());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace diloco {
 
@@ -20,7 +21,6 @@ namespace {
 constexpr uint32_t kAbsMask = 0x7FFFFFFFu;
 constexpr uint32_t kInfBits = 0x7F800000u;  // |x| bits at or above this: Inf or NaN
 constexpr size_t kTile = 16 * kCodecBlock;  // values per tile of the element codecs
-constexpr size_t kParallelMin = 1 << 16;    // below this, threads cost more than they save
 
 uint32_t bits_of(float f) { return std::bit_cast<uint32_t>(f); }
 float float_of(uint32_t b) { return std::bit_cast<float>(b); }

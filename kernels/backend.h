@@ -159,7 +159,8 @@ public:
         backend.pin_host(ptr, bytes);
     }
     HostPin(HostPin&& other) noexcept
-        : backend_(std::exchange(other.backend_, nullptr)), ptr_(std::exchange(other.ptr_, nullptr)) {}
+        : backend_(std::exchange(other.backend_, nullptr)),
+          ptr_(std::exchange(other.ptr_, nullptr)) {}
     HostPin& operator=(HostPin&&) = delete;
     HostPin(const HostPin&) = delete;
     HostPin& operator=(const HostPin&) = delete;

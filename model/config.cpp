@@ -32,6 +32,17 @@ std::vector<std::string> preset_names() {
     return names;
 }
 
+GptConfig gpt_config(int vocab, int max_seq, int layers, int heads, int channels) {
+    GptConfig c;
+    c.vocab = vocab;
+    c.padded_vocab = pad_vocab(vocab);
+    c.max_seq = max_seq;
+    c.layers = layers;
+    c.heads = heads;
+    c.channels = channels;
+    return c;
+}
+
 int pad_vocab(int vocab) {
     require(vocab > 0 && vocab <= kMaxVocab, "vocabulary size " + std::to_string(vocab) +
                                                  " is outside 1.." + std::to_string(kMaxVocab));

@@ -30,6 +30,9 @@ constexpr int kMaxSeq = 1 << 20;
 GptConfig preset_config(const std::string& name, int vocab);
 std::vector<std::string> preset_names();
 
+// A shape given by hand (tests, small experiments), its vocabulary padded as the presets pad it.
+GptConfig gpt_config(int vocab, int max_seq, int layers, int heads, int channels);
+
 // Rounds vocab up to a multiple of 128 (50,257 -> 50,304 as in llm.c); small vocabularies to 64.
 // An Error outside 1..kMaxVocab.
 int pad_vocab(int vocab);

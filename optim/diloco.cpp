@@ -7,17 +7,11 @@
 #include <chrono>
 
 #include "util/error.h"
+#include "util/parallel.h"
 #include "util/stop_signal.h"
 #include "util/timer.h"
 
 namespace diloco {
-
-namespace {
-
-// Below this many values a loop runs on one thread: starting the others costs more.
-constexpr size_t kParallelMin = size_t(1) << 16;
-
-}  // namespace
 
 const char* mode_name(Mode mode) {
     switch (mode) {
@@ -257,9 +251,8 @@ void DilocoLoop::start_mean(int f) {
         out = global_.data() + begin;
         const int step = frag.count.outer_steps + 1;
         owner_step = [this, begin, step](float* mean, size_t at, size_t len) {
-            float* global = global_.data() + begin + at;
-            outer_.step_to_mean(global, mean, {begin + at, begin + at + len, step});
-            std::copy(global, global + len, mean);
+            outer_.step_share(global_.data() + begin + at, mean,
+                              {begin + at, begin + at + len, step});
         };
     }
     auto run = [this, &p, mine, wire, owner_step, out] {

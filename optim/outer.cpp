@@ -2,19 +2,14 @@
 // ball, and bias-corrected Adam; arithmetic in double, state in fp32.
 #include "optim/outer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace diloco {
-
-namespace {
-
-// Below this many values a step runs on one thread: starting the others costs more.
-constexpr size_t kParallelMin = size_t(1) << 16;
-
-}  // namespace
 
 const char* outer_opt_name(OuterOpt opt) {
     switch (opt) {
@@ -124,6 +119,11 @@ void OuterOptimizer::step_to_mean(float* global, const float* mean, OuterRange r
 void OuterOptimizer::step_by_delta(float* global, const float* delta, OuterRange r) {
     step_each(r, global,
               [&](size_t j, auto step) { return double(global[j]) - step(delta[j]); });
+}
+
+void OuterOptimizer::step_share(float* global, float* mean, OuterRange r) {
+    step_to_mean(global, mean, r);
+    std::copy(global, global + (r.end - r.begin), mean);
 }
 
 std::vector<std::vector<float>*> OuterOptimizer::state() {

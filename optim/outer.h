@@ -39,6 +39,9 @@ public:
     // One outer step from the islands' mean outer gradient (delta = global - local, as lossy
     // codecs send it, pointing at the range's first element): global becomes global - update.
     void step_by_delta(float* global, const float* delta, OuterRange range);
+    // step_to_mean by the owner of a share of the values, which then sends the new global
+    // parameters: they are left in `mean` too.
+    void step_share(float* global, float* mean, OuterRange range);
 
     const std::vector<float>& moment1() const { return m_; }
     const std::vector<float>& moment2() const { return v_; }

@@ -22,12 +22,7 @@ using diloco::test::TempDir;
 
 namespace {
 
-GptConfig small_config() {
-    GptConfig c;
-    c.vocab = 70, c.padded_vocab = pad_vocab(70), c.max_seq = 4, c.layers = 1, c.heads = 2;
-    c.channels = 4;
-    return c;
-}
+GptConfig small_config() { return gpt_config(70, 4, 1, 2, 4); }
 
 // A valid checkpoint of small_config() in dir; returns its config.json as JSON.
 nlohmann::json save_small(const std::string& dir) {

@@ -12,16 +12,8 @@ using namespace diloco;
 
 namespace {
 
-GptConfig small_config() {
-    GptConfig c;
-    c.vocab = 23;  // padded to 64: the padding must get no gradient and change no loss
-    c.padded_vocab = pad_vocab(c.vocab);
-    c.max_seq = 8;
-    c.layers = 2;
-    c.heads = 2;
-    c.channels = 8;
-    return c;
-}
+// A vocabulary of 23 padded to 64: the padding must get no gradient and change no loss.
+GptConfig small_config() { return gpt_config(23, 8, 2, 2, 8); }
 
 std::vector<int32_t> random_tokens(size_t n, int vocab, uint64_t seed) {
     Rng rng(seed, 7);

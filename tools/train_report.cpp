@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "build_info.h"
-#include "comm/codec.h"
 #include "data/tokenizer.h"
 #include "model/flops.h"
 #include "util/checksum.h"
@@ -403,18 +402,13 @@ void TrainReport::save(int step) {
 }
 
 // A model that diverged is never published: the last checkpoint stays where it was. Every rank
-// holds the same loss, and the same global parameters where they are shared, so all refuse.
+// holds the same validation loss, so all refuse. (Weights may stay finite while the loss is
+// not; a non-finite weight is refused by the safetensors writer itself.)
 void TrainReport::refuse_non_finite(int step) const {
-    const std::string not_saved = ": not saved, the last checkpoint stays published";
     if (last_eval_.first == step && !std::isfinite(last_eval_.second))
         throw Error("step " + std::to_string(step) + ": validation loss " +
-                    std::to_string(last_eval_.second) + not_saved);
-    run_.loop->read_global_params([&](const float* params, size_t n) {
-        const size_t bad = check_finite(params, n);
-        if (bad < n)
-            throw Error("step " + std::to_string(step) + ": parameter " + std::to_string(bad) +
-                        " is " + std::to_string(params[bad]) + not_saved);
-    });
+                    std::to_string(last_eval_.second) +
+                    ": not saved, the last checkpoint stays published");
 }
 
 void TrainReport::keep_progress() {

@@ -14,16 +14,8 @@ using namespace diloco::test;
 
 namespace {
 
-GptConfig small_config() {
-    GptConfig c;
-    c.vocab = 50;  // padded to 64: the padding must get no gradient
-    c.padded_vocab = pad_vocab(c.vocab);
-    c.max_seq = 16;
-    c.layers = 2;
-    c.heads = 4;
-    c.channels = 64;
-    return c;
-}
+// A vocabulary of 50 padded to 64: the padding must get no gradient.
+GptConfig small_config() { return gpt_config(50, 16, 2, 4, 64); }
 
 // Every gradient tensor of the GPU model against the CPU's.
 void check_grads_match(Gpt& ref, Gpt& model, bool bf16) {

@@ -18,16 +18,7 @@ using namespace diloco::test;
 
 namespace {
 
-GptConfig byte_model() {
-    GptConfig c;
-    c.vocab = 256;
-    c.padded_vocab = pad_vocab(c.vocab);
-    c.max_seq = 32;
-    c.layers = 2;
-    c.heads = 4;
-    c.channels = 64;
-    return c;
-}
+GptConfig byte_model() { return gpt_config(256, 32, 2, 4, 64); }
 
 InnerConfig inner_config() {
     InnerConfig c;

@@ -58,13 +58,7 @@ double our_initial_loss(const GptConfig& c, int B, int T) {
 TEST_CASE("torch_gpt2.py starts from our initial loss", "[peers]") {
     // A vocabulary that is padded (500 -> 512 rows) and enough tokens (512) that two draws of
     // them agree to about 0.01: PyTorch's default initialisation starts above 40 here.
-    GptConfig c;
-    c.vocab = 500;
-    c.padded_vocab = pad_vocab(c.vocab);
-    c.max_seq = 64;
-    c.layers = 2;
-    c.heads = 2;
-    c.channels = 64;
+    const GptConfig c = gpt_config(500, 64, 2, 2, 64);
     const int B = 8, T = 64;
     const CliResult r = run_peer("bench/torch_gpt2.py",
                                  "--device cpu --no-compile --batch 8 --seq 64 --layers 2 "
