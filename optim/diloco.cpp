@@ -1,6 +1,6 @@
 // The DiLoCo loop: inner steps with the gradients averaged inside an island (and across
 // islands for ddp), the outer step every H inner steps with island presence from a schedule and
-// seeded drop-out, Streaming DiLoCo's fragments. Checkpoints: optim/diloco_checkpoint.cpp.
+// seeded drop-out, Streaming DiLoCo's fragments. Checkpoints: checkpoint/diloco_state.cpp.
 #include "optim/diloco.h"
 
 #include <algorithm>
@@ -147,6 +147,29 @@ void DilocoLoop::train(int last_step, LoopObserver& observer) {
         observer.inner_step(r);
         close_step(r.step, last_step, observer);
     }
+}
+
+// Islands that kept their progress are ahead of those that restart from the checkpoint, and
+// wait for them at the first outer sync: its deadline grows by twice the time the islands
+// behind need to catch up, at the slowest step time a kept round measured.
+void DilocoLoop::allow_catch_up() {
+    const Topology& t = comms_.topology;
+    const Fragment& round = fragments_[0];
+    std::vector<double> steps(2 * size_t(t.world_size), 0.0);
+    steps[t.world_rank] = inner_.steps_taken();
+    if (round.count.inner_steps > 0)
+        steps[t.world_size + t.world_rank] = round.seconds / round.count.inner_steps;
+    comms_.world->allreduce_sum(steps.data(), steps.size());
+    const auto [behind, ahead] = std::minmax_element(steps.begin(), steps.begin() + t.world_size);
+    const double step_s = *std::max_element(steps.begin() + t.world_size, steps.end());
+    if (*ahead > *behind) extend_deadlines(2 * (*ahead - *behind) * step_s);
+}
+
+// Every communicator with a deadline: those that cross islands.
+void DilocoLoop::extend_deadlines(double seconds) {
+    catch_up_s_ = seconds;
+    for (Comm* c : {comms_.world, comms_.cross.get(), comms_.leaders.get()})
+        c->extend_deadline(seconds);
 }
 
 // Every rank of an island stops at the same step, or one would wait forever for the others

@@ -17,7 +17,6 @@
 #include "comm/grad_average.h"
 #include "comm/outer_sync.h"
 #include "comm/topology.h"
-#include "optim/diloco_checkpoint.h"
 #include "optim/inner.h"
 #include "optim/island_schedule.h"
 #include "optim/outer.h"
@@ -42,6 +41,13 @@ struct DilocoConfig {
     int fragments = 1;              // F: groups of layers syncing at staggered steps
     int overlap = 0;                // TAU: inner steps a fragment's sync runs behind training
     float merge_alpha = 0;          // local weight when a late global fragment is merged
+};
+
+// Counters of one Streaming DiLoCo fragment (the whole model when F = 1).
+struct FragmentCounters {
+    int syncs = 0;        // syncs started
+    int outer_steps = 0;  // outer optimizer steps taken (Adam's bias correction)
+    int inner_steps = 0;  // inner steps since its last sync
 };
 
 // Checks the streaming and codec options against H and the model's layers.
@@ -103,15 +109,15 @@ public:
     // the time training stood still waiting for it.
     const SyncStats& traffic() const { return traffic_; }
 
-    // Collective: a checkpoint (optim/diloco_checkpoint.h) at an outer-step boundary, with no
-    // sync in flight.
+    // Collective: a checkpoint (its files: checkpoint/diloco_state.h, where these are defined)
+    // at an outer-step boundary, with no sync in flight.
     void save(const std::string& dir);
     // Collective: the same checkpoint as copies taken now, and a function that writes this
     // rank's files of it into a directory later, on any thread, with no collective.
     std::function<void(const std::string& dir)> snapshot();
     // Restores a checkpoint saved with any number of islands: islands that existed keep their
     // state, new ones start from the global parameters with fresh moments and data. An island
-    // with progress kept past the checkpoint (optim/checkpoint_writer.h) goes on from it.
+    // with progress kept past the checkpoint (checkpoint/writer.h) goes on from it.
     void resume(const std::string& dir);
 
     // Whether an island's progress past its last outer step can be kept: in diloco with one

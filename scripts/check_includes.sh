@@ -70,10 +70,10 @@ fi
 start=$SECONDS
 
 shopt -s nullglob
-project=(util/*.cpp data/*.cpp model/*.cpp optim/*.cpp comm/*.cpp kernels/*.cpp kernels/cpu/*.cpp
-         tools/*.cpp test/*.cpp test/peers/*.cpp bench/*.cpp fuzz/*.cpp
-         util/*.h data/*.h model/*.h optim/*.h comm/*.h kernels/*.h kernels/cpu/*.h tools/*.h
-         test/*.h test/peers/*.h bench/*.h fuzz/*.h)
+project=(util/*.cpp data/*.cpp model/*.cpp optim/*.cpp checkpoint/*.cpp comm/*.cpp kernels/*.cpp
+         kernels/cpu/*.cpp tools/*.cpp test/*.cpp test/peers/*.cpp bench/*.cpp fuzz/*.cpp
+         util/*.h data/*.h model/*.h optim/*.h checkpoint/*.h comm/*.h kernels/*.h kernels/cpu/*.h
+         tools/*.h test/*.h test/peers/*.h bench/*.h fuzz/*.h)
 if [[ $# -gt 0 ]]; then
   units=("$@")
 else

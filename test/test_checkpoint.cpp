@@ -9,10 +9,10 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/diloco_state.h"
+#include "checkpoint/writer.h"
 #include "data/byte_corpus.h"
 #include "model/checkpoint.h"
-#include "optim/checkpoint_writer.h"
-#include "optim/diloco_checkpoint.h"
 #include "optim/inner.h"
 #include "test/helpers.h"
 #include "util/error.h"

@@ -12,8 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "checkpoint/writer.h"
 #include "model/checkpoint.h"
-#include "optim/checkpoint_writer.h"
 #include "test/helpers.h"
 #include "test/skip.h"
 

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "optim/checkpoint_writer.h"
+#include "checkpoint/writer.h"
 #include "tools/commands.h"
 #include "util/error.h"
 

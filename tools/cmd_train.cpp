@@ -8,14 +8,14 @@
 #include <functional>
 #include <memory>
 
+#include "checkpoint/writer.h"
+#include "comm/ranks.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
 #include "tools/data_source.h"
-#include "tools/ranks.h"
 #include "tools/train_report.h"
 #include "util/error.h"
 #include "util/stop_signal.h"
-#include "optim/checkpoint_writer.h"
 
 namespace diloco {
 

@@ -5,9 +5,9 @@
 #include <string>
 
 #include "comm/comm.h"
+#include "comm/ranks.h"
 #include "comm/solo_comm.h"
 #include "tools/commands.h"
-#include "tools/ranks.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {

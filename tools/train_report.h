@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "optim/checkpoint_writer.h"
+#include "checkpoint/writer.h"
 #include "tools/train_run.h"
 
 namespace diloco {
@@ -55,7 +55,7 @@ public:
     void end(int step);
     // After training was interrupted (a peer island lost, a stop signal): the island's
     // leader keeps what the island trained since the last outer step beside that step's save,
-    // so that a restart goes on from it (optim/checkpoint_writer.h).
+    // so that a restart goes on from it (checkpoint/writer.h).
     void keep_progress();
 
 private:

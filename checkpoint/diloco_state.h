@@ -10,14 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace diloco {
+#include "optim/diloco.h"
 
-// Counters of one Streaming DiLoCo fragment (the whole model when F = 1).
-struct FragmentCounters {
-    int syncs = 0;        // syncs started
-    int outer_steps = 0;  // outer optimizer steps taken (Adam's bias correction)
-    int inner_steps = 0;  // inner steps since its last sync
-};
+namespace diloco {
 
 // What DIR/outer.safetensors holds (world rank 0 writes it).
 struct OuterState {
@@ -32,6 +27,7 @@ struct OuterState {
 
 std::string outer_state_file(const std::string& dir);
 std::string island_dir(const std::string& dir, int island);
+std::string island_state_file(const std::string& dir, int island);
 std::string residual_file(const std::string& dir, int island, int local_rank);
 
 void write_outer_state(const std::string& file, const OuterState& state);

@@ -1,15 +1,15 @@
 // DiLoCo checkpoints: the outer state's file (moments, fragment counters as an I32 tensor,
 // every island's data position) and the collective save and resume of a DilocoLoop, which
 // survive a change in the number of islands.
-#include "optim/diloco_checkpoint.h"
+#include "checkpoint/diloco_state.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
+#include "checkpoint/writer.h"
 #include "comm/topology.h"
 #include "model/checkpoint.h"
-#include "optim/checkpoint_writer.h"
 #include "optim/diloco.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -36,6 +36,10 @@ std::string outer_state_file(const std::string& dir) { return dir + "/outer.safe
 
 std::string island_dir(const std::string& dir, int island) {
     return dir + "/island-" + std::to_string(island);
+}
+
+std::string island_state_file(const std::string& dir, int island) {
+    return island_dir(dir, island) + "/state.safetensors";
 }
 
 std::string residual_file(const std::string& dir, int island, int local_rank) {
@@ -153,13 +157,14 @@ std::function<void(const std::string&)> DilocoLoop::snapshot() {
         });
     }
     if (t.local_rank == 0) {
-        const std::string island = "/island-" + std::to_string(id);
         if (own_models_)
-            writers.push_back([config, meta, island, params = inner_.model().get_params()](
-                                  const std::string& dir) { save_model(dir + island, config, params, meta); });
-        writers.push_back([island, state = inner_.state_writer()](const std::string& dir) {
-            std::filesystem::create_directories(dir + island);
-            state(dir + island + "/state.safetensors");
+            writers.push_back([config, meta, id, params = inner_.model().get_params()](
+                                  const std::string& dir) {
+                save_model(island_dir(dir, id), config, params, meta);
+            });
+        writers.push_back([id, state = inner_.state_writer()](const std::string& dir) {
+            std::filesystem::create_directories(island_dir(dir, id));
+            state(island_state_file(dir, id));
         });
     }
     if (!residual_.empty())
@@ -196,11 +201,11 @@ void DilocoLoop::resume(const std::string& dir) {
 
     const int id = t.island_id();
     const bool as_saved = t.island_ids == s.island_ids;  // the same islands, in the same order
-    const std::string idir = island_dir(dir, id);
-    if (std::filesystem::exists(idir + "/state.safetensors")) {
+    const std::string idir = island_dir(dir, id), state = island_state_file(dir, id);
+    if (std::filesystem::exists(state)) {
         if (own_models_ && as_saved)
             inner_.load_weights(idir);
-        inner_.load_state(idir + "/state.safetensors");
+        inner_.load_state(state);
         require(inner_.steps_taken() == s.step,
                 idir + ": island state comes from a different save than " + dir);
         // Each rank's slice of the codec's residual, when the islands are as they were.
@@ -265,29 +270,6 @@ void DilocoLoop::load_progress(const std::string& dir, int base) {
     inner_.load_state(dir + "/state.safetensors");
     require(inner_.steps_taken() == step, dir + ": parameters and state come from different steps");
     round.count.inner_steps = step - base;
-}
-
-// Islands that kept their progress are ahead of those that restart from the checkpoint, and
-// wait for them at the first outer sync: its deadline grows by twice the time the islands
-// behind need to catch up, at the slowest step time a kept round measured.
-void DilocoLoop::allow_catch_up() {
-    const Topology& t = comms_.topology;
-    const Fragment& round = fragments_[0];
-    std::vector<double> steps(2 * size_t(t.world_size), 0.0);
-    steps[t.world_rank] = inner_.steps_taken();
-    if (round.count.inner_steps > 0)
-        steps[t.world_size + t.world_rank] = round.seconds / round.count.inner_steps;
-    comms_.world->allreduce_sum(steps.data(), steps.size());
-    const auto [behind, ahead] = std::minmax_element(steps.begin(), steps.begin() + t.world_size);
-    const double step_s = *std::max_element(steps.begin() + t.world_size, steps.end());
-    if (*ahead > *behind) extend_deadlines(2 * (*ahead - *behind) * step_s);
-}
-
-// Every communicator with a deadline: those that cross islands.
-void DilocoLoop::extend_deadlines(double seconds) {
-    catch_up_s_ = seconds;
-    for (Comm* c : {comms_.world, comms_.cross.get(), comms_.leaders.get()})
-        c->extend_deadline(seconds);
 }
 
 }  // namespace diloco

@@ -1,6 +1,6 @@
 // Error handling across ranks: agreed exits for setup, abort for failures mid-run.
 // Messages keep the single-process form ("diloco: error: ...") when the world has one rank.
-#include "tools/ranks.h"
+#include "comm/ranks.h"
 
 #include <cstdio>
 #include <string>

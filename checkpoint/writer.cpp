@@ -1,6 +1,6 @@
 // Step-numbered checkpoint directories behind an atomically switched link: each rank writes its
 // part of a save on a background thread and leaves a mark; rank 0 switches the link once all are.
-#include "optim/checkpoint_writer.h"
+#include "checkpoint/writer.h"
 
 #include <algorithm>
 #include <chrono>
