@@ -9,6 +9,7 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpointer.h"
 #include "checkpoint/diloco_state.h"
 #include "checkpoint/writer.h"
 #include "data/byte_corpus.h"
@@ -466,4 +467,17 @@ TEST_CASE("once training failed, rank 0 publishes a save without the parts of ra
     writer.give_up_after(0.1);
     writer.wait();
     CHECK(published_step(root) == 5);
+}
+
+TEST_CASE("saves: every --save-every steps and at the last step, none without --save",
+          "[checkpoint]") {
+    const SavePolicy every_6{"ck", 6, 3, 20};
+    CHECK(every_6.due(6));
+    CHECK(every_6.due(12));
+    CHECK_FALSE(every_6.due(10));
+    CHECK(every_6.due(20));
+    const SavePolicy at_end{"ck", 0, 3, 20};
+    CHECK_FALSE(at_end.due(6));
+    CHECK(at_end.due(20));
+    CHECK_FALSE(SavePolicy{"", 6, 3, 20}.due(20));
 }

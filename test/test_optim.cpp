@@ -1,10 +1,12 @@
 // Tests of the optimizer pieces: the learning-rate schedule at chosen steps, AdamW through the
-// model layout (decay on matrices, none on biases and LayerNorm), and global-norm clipping.
+// model layout (decay on matrices, none on biases and LayerNorm), global-norm clipping, and when
+// a run evaluates.
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "model/layout.h"
 #include "optim/adamw.h"
+#include "optim/eval_policy.h"
 #include "optim/schedule.h"
 
 using namespace diloco;
@@ -68,4 +70,24 @@ TEST_CASE("clipping by global norm", "[optim]") {
     CHECK(clipped.scale == Approx(1.0 / 13.0));
     CHECK(clip_by_global_norm(*backend, grads.get(), g.size(), 20.0f).scale == 1.0f);
     CHECK(clip_by_global_norm(*backend, grads.get(), g.size(), 0.0f).scale == 1.0f);
+}
+
+TEST_CASE("evaluations: diloco's after the round reaching each multiple, the others' at it",
+          "[optim]") {
+    const EvalPolicy diloco{10, 40, Mode::diloco, 4};  // rounds end at 4, 8, 12, ...
+    CHECK_FALSE(diloco.due(8, true));
+    CHECK(diloco.due(12, true));   // the round that follows 10
+    CHECK(diloco.due(20, true));   // the round that ends at 20
+    CHECK_FALSE(diloco.due(20, false));  // its outer step not taken yet
+    CHECK_FALSE(diloco.due(24, true));
+    CHECK(diloco.due(40, false));  // the last step, always
+    const EvalPolicy every_round{3, 40, Mode::diloco, 4};  // --eval-every <= H
+    for (int step = 4; step < 40; step += 4) CHECK(every_round.due(step, true));
+    const EvalPolicy local{10, 35, Mode::local, 4};
+    CHECK(local.due(10, false));
+    CHECK_FALSE(local.due(12, true));
+    CHECK(local.due(35, false));
+    const EvalPolicy at_end{0, 35, Mode::ddp, 4};
+    CHECK_FALSE(at_end.due(10, true));
+    CHECK(at_end.due(35, true));
 }

@@ -1,7 +1,7 @@
 // `diloco train`: binds the run's options (flags or a TOML --config) into the library's
 // configurations, checks them, wires topology, data, model, inner trainer and DiLoCo loop, and
-// hands the loop a TrainReport for lines, metrics and checkpoints. Under mpirun every rank runs
-// this; rank 0 alone prints and logs.
+// hands the loop its hooks: lines, metrics, evaluations and checkpoints. Under mpirun every rank
+// runs this; rank 0 alone prints and logs.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,7 +13,7 @@
 #include "tools/commands.h"
 #include "tools/config_file.h"
 #include "tools/data_source.h"
-#include "tools/train_report.h"
+#include "tools/train_hooks.h"
 #include "util/error.h"
 #include "util/stop_signal.h"
 
@@ -204,14 +204,14 @@ void run_train(TrainOptions& o, Comm& world) {
     run_agreed(world, [&] { setup(run, o, world); });
     run_or_abort(world, [&] {
         connect_island(run, o);
-        TrainReport report(run, o);
+        TrainHooks hooks(run, o);
         try {
-            run.loop->train(o.last_step(), report);
+            run.loop->train(o.last_step(), hooks);
         } catch (const Interrupted&) {
-            report.keep_progress();
+            hooks.keep_progress();
             throw;
         }
-        report.end(o.last_step());
+        hooks.end(o.last_step());
     });
 }
 

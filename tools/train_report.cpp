@@ -1,21 +1,17 @@
-// `diloco train`'s output: the header and placements, step and validation lines, the metrics
-// records of each event, evaluations and checkpoints when the loop's steps call for them.
+// `diloco train`'s output: the header and placements, step and validation lines, and the
+// metrics records of each event.
 #include "tools/train_report.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <random>
 #include <utility>
 
 #include "build_info.h"
-#include "data/tokenizer.h"
 #include "model/flops.h"
 #include "util/checksum.h"
 #include "util/error.h"
-#include "util/stop_signal.h"
 
 namespace diloco {
 
@@ -99,35 +95,6 @@ nlohmann::json config_record(const TrainOptions& o, Run& run) {
             {"resume", o.resume},
             {"init", o.init},
             {"peak_tflops", o.peak_tflops}};
-}
-
-// A checkpoint carries its tokenizer, for `diloco generate` and transformers' AutoTokenizer (a
-// byte-level model: the Hugging Face files of its 256-byte vocabulary; a .bin shard has none).
-void save_tokenizer(const TrainData& data, const std::string& dir) {
-    if (!data.tokenizer_dir().empty()) Tokenizer::load(data.tokenizer_dir()).save_gpt2(dir);
-    else if (data.vocab() == 256) save_byte_vocab_hf(dir);
-}
-
-// What this rank writes of a checkpoint, copied now (rank 0: with the tokenizer).
-std::function<void(const std::string&)> checkpoint_files(Run& run) {
-    auto files = run.loop->snapshot();
-    if (run.comms.topology.world_rank != 0) return files;
-    return [files, &data = *run.data](const std::string& dir) {
-        files(dir);
-        save_tokenizer(data, dir);
-    };
-}
-
-// Collective. Saves go to their own directories in the background; the marks that tell rank 0
-// a rank's part is written carry a number drawn for this run, which a crashed run's marks do not.
-std::unique_ptr<CheckpointWriter> make_checkpoint_writer(Run& run, const TrainOptions& o) {
-    if (o.save.empty()) return nullptr;
-    uint64_t id = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-    run.comms.world->broadcast(&id, sizeof id, 0);
-    constexpr double kSaveTimeout = 600;  // seconds for the other ranks' parts of a save
-    return std::make_unique<CheckpointWriter>(o.save, run.comms.topology.world_rank,
-                                              run.comms.topology.world_size, o.keep,
-                                              kSaveTimeout, id);
 }
 
 // "42.0s", "3m05s", "2h07m": a duration for a person.
@@ -261,7 +228,7 @@ double RoundClock::now() {
 TrainReport::TrainReport(Run& run, const TrainOptions& o)
     : run_(run), o_(o), lead_(run.comms.topology.world_rank == 0),
       log_(lead_ ? o.log : "", !o.resume.empty()), speed_(make_throughput(run)),
-      first_step_(run.trainer->steps_taken()), writer_(make_checkpoint_writer(run, o)) {
+      first_step_(run.trainer->steps_taken()) {
     if (lead_) print_header(run, o);
     print_placements(run);
     log_.write(run_record());
@@ -353,39 +320,23 @@ void TrainReport::print_outer(const OuterReport& rep, const nlohmann::json& r) c
                 ms["upload"].get<double>(), r["bytes_sent"].get<double>() / 1e6);
 }
 
-// DiLoCo evaluates its global model at the end of the round of H steps that reaches or
-// follows each multiple of --eval-every (every round when it is <= H); every run at its end.
-bool TrainReport::eval_due(int step, bool round_end) const {
-    if (step == o_.last_step()) return true;
-    if (o_.eval_every <= 0) return false;
-    if (o_.mode() != Mode::diloco) return step % o_.eval_every == 0;
-    return round_end && step % o_.eval_every < o_.diloco.inner_steps;
-}
-
-void TrainReport::step_done(int step, bool round_end) {
+void TrainReport::step_done(bool round_end) {
     // No step record: the sync of a round whose steps a resumed island had kept.
     const bool stepped = !step_.is_null();
     if (round_end && stepped) step_["utilisation"] = clock_.utilisation();
     clock_.pause();
-    const double paused_at = seconds_since_start();
+    paused_at_ = seconds_since_start();
     if (stepped) log_.write(std::exchange(step_, nullptr));
     for (const nlohmann::json& r : outer_) log_.write(r);
     outer_.clear();
-    if (eval_due(step, round_end)) evaluate(step, paused_at);
-    if (lead_) std::fflush(stdout);
-    if (step == o_.last_step() || (o_.save_every > 0 && step % o_.save_every == 0)) save(step);
-    clock_.resume();
-    paused_s_ += seconds_since_start() - paused_at;
 }
 
-void TrainReport::evaluate(int step, double paused_at) {
-    const double val = run_.loop->evaluate(o_.val_batches);
-    last_eval_ = {step, val};
+void TrainReport::evaluation(int step, double val) {
     nlohmann::json r = event("eval");
     r.update({{"step", step}, {"val_loss", val}, {"val_ppl", std::exp(val)}});
     r.update(traffic_record(run_, step));
     r["compute_s"] = compute_s_;
-    r["wall_s"] = paused_at - paused_s_;  // training only: no evaluation or saving
+    r["wall_s"] = paused_at_ - paused_s_;  // training only: no evaluation or saving
     r.update(run_info(o_));
     r.update(speed_.info());
     log_.write(r);
@@ -394,48 +345,13 @@ void TrainReport::evaluate(int step, double paused_at) {
                     o_.steps(), val, std::exp(val), r["bytes_sent"].get<double>() / 1e6);
 }
 
-void TrainReport::save(int step) {
-    if (!writer_) return;
-    refuse_non_finite(step);
-    writer_->save(step, checkpoint_files(run_));
-    if (step == o_.last_step()) writer_->wait();  // the run ends with its checkpoint in place
+void TrainReport::flush() const {
+    if (lead_) std::fflush(stdout);
 }
 
-// A model that diverged is never published: the last checkpoint stays where it was. Every rank
-// holds the same validation loss, so all refuse. (Weights may stay finite while the loss is
-// not; a non-finite weight is refused by the safetensors writer itself.)
-void TrainReport::refuse_non_finite(int step) const {
-    if (last_eval_.first == step && !std::isfinite(last_eval_.second))
-        throw Error("step " + std::to_string(step) + ": validation loss " +
-                    std::to_string(last_eval_.second) +
-                    ": not saved, the last checkpoint stays published");
-}
-
-void TrainReport::keep_progress() {
-    DilocoLoop& loop = *run_.loop;
-    if (!writer_) return;
-    writer_->give_up_after(1);  // a peer that is gone never writes its part of a save
-    if (!loop.has_progress()) return;
-    const Topology& t = run_.comms.topology;
-    const int step = run_.trainer->steps_taken();
-    const std::string base = writer_->step_dir(loop.last_outer_step());
-    const std::string what = "island " + std::to_string(t.island_id()) + "'s progress from step " +
-                             std::to_string(loop.last_outer_step()) + " to " +
-                             std::to_string(step);
-    if (!std::filesystem::is_directory(base)) {
-        std::fprintf(stderr, "diloco: %s is not kept: step %d was not saved (--save-every)\n",
-                     what.c_str(), loop.last_outer_step());
-        return;
-    }
-    KeepingProgress saving;  // a stop signal's grace waits for it
-    try {
-        diloco::keep_progress(base, t.island_id(), step,
-                              [&](const std::string& dir) { loop.write_progress(dir); });
-        std::fprintf(stderr, "diloco: %s is kept in %s\n", what.c_str(),
-                     progress_dir(base, t.island_id(), step).c_str());
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "diloco: %s could not be kept: %s\n", what.c_str(), e.what());
-    }
+void TrainReport::resume() {
+    clock_.resume();
+    paused_s_ += seconds_since_start() - paused_at_;
 }
 
 void TrainReport::end(int step) {

@@ -1,18 +1,14 @@
 // What `diloco train` shows while the loop runs: the header and each rank's placement, a step
 // line per step (or per --print-every) with elapsed time and ETA, a validation line per
-// evaluation, the metrics log (JSON lines, one per event: run, step, outer, eval, end); and, on
-// the loop's word, evaluations and checkpoints.
+// evaluation, and the metrics log (JSON lines, one per event: run, step, outer, eval, end).
 #pragma once
 
 #include <chrono>
 #include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "checkpoint/writer.h"
 #include "tools/train_run.h"
 
 namespace diloco {
@@ -43,28 +39,26 @@ private:
     double start_ = now(), paused_at_ = 0, compute_ = 0;
 };
 
-// Collective: its constructor and every callback run on all ranks (rank 0 alone prints and logs).
-class TrainReport : public LoopObserver {
+// Collective: its constructor and every call run on all ranks (rank 0 alone prints and logs).
+// The run's hooks (tools/train_hooks.h) call it in the loop's order.
+class TrainReport {
 public:
     TrainReport(Run& run, const TrainOptions& o);
 
-    void inner_step(const StepResult& r) override;
-    void outer_step(const OuterReport& rep) override;
-    void step_done(int step, bool round_end) override;
+    void inner_step(const StepResult& r);
+    void outer_step(const OuterReport& rep);
+    // Writes the step's records and stops the clocks until resume(): what follows (evaluation,
+    // saving) counts as neither compute nor training time.
+    void step_done(bool round_end);
+    void evaluation(int step, double val_loss);
+    void flush() const;
+    void resume();
     // The last record: the run went to its last step.
     void end(int step);
-    // After training was interrupted (a peer island lost, a stop signal): the island's
-    // leader keeps what the island trained since the last outer step beside that step's save,
-    // so that a restart goes on from it (checkpoint/writer.h).
-    void keep_progress();
 
 private:
     nlohmann::json outer_traffic(const OuterReport& rep);
     void print_outer(const OuterReport& rep, const nlohmann::json& r) const;
-    bool eval_due(int step, bool round_end) const;
-    void evaluate(int step, double paused_at);
-    void save(int step);
-    void refuse_non_finite(int step) const;
     nlohmann::json run_record() const;
     double seconds_since_start() const;
     void print_step(const StepResult& r, const std::string& rate) const;
@@ -75,12 +69,10 @@ private:
     MetricsLog log_;
     const Throughput speed_;
     const int first_step_;  // the step a resumed run starts from
-    std::unique_ptr<CheckpointWriter> writer_;  // with --save
     nlohmann::json step_;                 // this step's record, written when the step is done
     std::vector<nlohmann::json> outer_;  // and the records of its outer steps after it
     RoundClock clock_;
-    double compute_s_ = 0, paused_s_ = 0;
-    std::pair<int, double> last_eval_{-1, 0.0};  // step and validation loss
+    double compute_s_ = 0, paused_s_ = 0, paused_at_ = 0;
     const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
