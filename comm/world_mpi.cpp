@@ -28,9 +28,10 @@ void check_mpi(int rc, const char* what) {
 }
 
 int as_int(size_t count, const char* what) {
-    require(count <= static_cast<size_t>(INT_MAX),
-            std::string("MPI ") + what + ": message of " + std::to_string(count) +
-                " bytes exceeds the 2 GiB per-call limit");
+    require(count <= static_cast<size_t>(INT_MAX), [&] {  // every collective
+        return std::string("MPI ") + what + ": message of " + std::to_string(count) +
+               " bytes exceeds the 2 GiB per-call limit";
+    });
     return static_cast<int>(count);
 }
 

@@ -67,8 +67,9 @@ static void fill_row(TokenBatch& batch, int row, const std::vector<uint8_t>& dat
 
 TokenBatch ByteCorpus::train_batch(uint64_t seed, uint64_t index, int B, int T,
                                    int first_row) const {
-    require(train_.size() > static_cast<size_t>(T), source_ + ": training text shorter than " +
-                                                        "one sequence of " + std::to_string(T));
+    require(train_.size() > static_cast<size_t>(T), [&] {  // every micro-batch
+        return source_ + ": training text shorter than one sequence of " + std::to_string(T);
+    });
     TokenBatch batch(B, T);
     const size_t positions = train_.size() - T;  // windows of T + 1 bytes that fit
     for (int b = 0; b < B; b++) {

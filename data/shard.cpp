@@ -37,7 +37,7 @@ void write_at(int fd, const void* data, size_t n, off_t offset, const std::strin
     while (n > 0) {
         ssize_t w = ::pwrite(fd, p, n, offset);
         if (w < 0 && errno == EINTR) continue;
-        require(w > 0, path + ": write failed (" + errno_text() + ")");
+        require(w > 0, [&] { return path + ": write failed (" + errno_text() + ")"; });
         p += w, n -= static_cast<size_t>(w), offset += w;
     }
 }
@@ -64,7 +64,8 @@ ShardWriter::~ShardWriter() {
 }
 
 void ShardWriter::append(const int32_t* tokens, size_t n) {
-    require(count_ + n <= INT32_MAX, path_ + ": more than 2^31 - 1 tokens in one shard");
+    require(count_ + n <= INT32_MAX,
+            [&] { return path_ + ": more than 2^31 - 1 tokens in one shard"; });
     for (size_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= vocab_)
             throw Error(path_ + ": token id " + std::to_string(tokens[i]) +
@@ -79,7 +80,7 @@ void ShardWriter::append(const int32_t* tokens, size_t n) {
 
 void ShardWriter::flush() {
     require(std::fwrite(buffer_.data(), 1, buffer_.size(), file_) == buffer_.size(),
-            tmp_ + ": write failed (" + errno_text() + ")");
+            [&] { return tmp_ + ": write failed (" + errno_text() + ")"; });
     buffer_.clear();
 }
 

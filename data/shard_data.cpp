@@ -195,8 +195,10 @@ static void fill_row(TokenBatch& batch, int row, const TokenStream& stream, size
 
 TokenBatch ShardData::train_batch(uint64_t seed, uint64_t index, int B, int T,
                                   int first_row) const {
-    require(train_windows(T) >= 1, source_ + ": training split shorter than one window of " +
-                                       std::to_string(T + 1) + " tokens");
+    require(train_windows(T) >= 1, [&] {  // every micro-batch
+        return source_ + ": training split shorter than one window of " + std::to_string(T + 1) +
+               " tokens";
+    });
     TokenBatch batch(B, T);
     std::vector<int32_t> window(static_cast<size_t>(T) + 1);
     for (int b = 0; b < B; b++) {

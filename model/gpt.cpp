@@ -122,9 +122,10 @@ void Gpt::store_grads() {
 }
 
 void Gpt::check_shape(int B, int T) const {
-    require(B > 0 && B <= max_batch_ && T > 0 && T <= max_tokens_,
-            "batch " + std::to_string(B) + "x" + std::to_string(T) + " exceeds the model's " +
-                std::to_string(max_batch_) + "x" + std::to_string(max_tokens_));
+    require(B > 0 && B <= max_batch_ && T > 0 && T <= max_tokens_, [&] {  // every micro-batch
+        return "batch " + std::to_string(B) + "x" + std::to_string(T) + " exceeds the model's " +
+               std::to_string(max_batch_) + "x" + std::to_string(max_tokens_);
+    });
 }
 
 void Gpt::upload_batch(const int32_t* tokens, const int32_t* targets, int B, int T) {

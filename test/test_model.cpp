@@ -2,6 +2,7 @@
 // initialisation, overfitting one batch, presets and impossible configs.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <string>
 
 #include "model/gpt.h"
 #include "optim/adamw.h"
@@ -93,6 +94,28 @@ TEST_CASE("a batch with a token outside the vocabulary is a clear error", "[mode
     tokens[9] = -1;
     CHECK_THROWS_WITH(model.evaluate(tokens.data(), tokens.data(), B, T),
                       "token id 256 outside the vocabulary of 256");
+}
+
+// Gpt::check_shape runs at every micro-batch: its message is built only when it fails.
+TEST_CASE("a batch larger than the model's buffers is a clear error, built only then",
+          "[model]") {
+    int built = 0;
+    auto message = [&] {
+        built++;
+        return std::string("built");
+    };
+    require(true, message);
+    CHECK(built == 0);
+    CHECK_THROWS_WITH(require(false, message), "built");
+    CHECK(built == 1);
+    auto backend = make_cpu_backend();
+    GptConfig c = preset_config("tiny", 256);
+    Gpt model(*backend, c, 2, 8);
+    auto tokens = random_tokens(3 * 8, c.vocab, 3);
+    CHECK_THROWS_WITH(model.evaluate(tokens.data(), tokens.data(), 3, 8),
+                      "batch 3x8 exceeds the model's 2x8");
+    CHECK_THROWS_WITH(model.evaluate(tokens.data(), tokens.data(), 2, 9),
+                      "batch 2x9 exceeds the model's 2x8");
 }
 
 TEST_CASE("the model overfits one fixed batch", "[model]") {

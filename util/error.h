@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace diloco {
 
@@ -23,6 +24,17 @@ public:
 // Throws Error(message) unless ok; for checks on user input, files and configs.
 inline void require(bool ok, const std::string& message) {
     if (!ok) throw Error(message);
+}
+inline void require(bool ok, const char* message) {
+    if (!ok) throw Error(message);
+}
+// The same with the message built only when the check fails, for checks on hot paths (every
+// micro-batch, every write), where building it would cost more than the check:
+// require(ok, [&] { return path + ": write failed (" + errno_text() + ")"; }).
+template <class Message>
+    requires std::is_invocable_r_v<std::string, Message&>
+inline void require(bool ok, Message&& message) {
+    if (!ok) throw Error(message());
 }
 
 }  // namespace diloco
