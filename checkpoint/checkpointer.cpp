@@ -58,6 +58,11 @@ void Checkpointer::save(int step, std::optional<double> val_loss) {
     if (val_loss && !std::isfinite(*val_loss))
         throw Error("step " + std::to_string(step) + ": validation loss " +
                     std::to_string(*val_loss) + ": not saved, the last checkpoint stays published");
+    if (!prepared_) {  // a run that never saves leaves nothing on disk
+        if (comms_.topology.world_rank == 0) prepare_checkpoint_root(policy_.dir);
+        comms_.world->barrier();  // no rank writes its part before the unfinished saves are gone
+        prepared_ = true;
+    }
     writer_->save(step, files());
     if (step == policy_.last_step) writer_->wait();  // the run ends with its checkpoint in place
 }

@@ -1,6 +1,6 @@
 // A run's checkpoints and their policy: which steps are saved (--save-every and the last step),
-// every rank's part written in the background, a diverged model refused, and an interrupted
-// island's progress kept beside the save of its last outer step.
+// the save directory made only at the first save, every rank's part written in the background,
+// a diverged model refused, and an interrupted island's progress kept beside its last save.
 #pragma once
 
 #include <functional>
@@ -47,6 +47,7 @@ private:
     const IslandComms& comms_;
     std::function<void(const std::string& dir)> extra_;
     std::unique_ptr<CheckpointWriter> writer_;
+    bool prepared_ = false;  // DIR.steps made ready, at the first save
 };
 
 }  // namespace diloco

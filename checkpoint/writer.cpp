@@ -77,6 +77,29 @@ std::map<std::pair<int, int>, fs::path> progress_past_link(const std::string& di
     return ec ? std::map<std::pair<int, int>, fs::path>{} : progress_past(base);
 }
 
+// ROOT itself: absent, an empty directory or a link, else the error that names --save.
+void check_root_kind(const std::string& root) {
+    const fs::path path(root);
+    std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(path, ec))) return;  // an earlier run's link
+    if (!fs::exists(path, ec) || (fs::is_directory(path, ec) && fs::is_empty(path, ec))) return;
+    throw Error("--save " + root + ": exists and is not a checkpoint link (" +
+                (fs::is_directory(path) ? "a directory: a checkpoint of an older diloco or "
+                                          "something else; --resume reads it, save elsewhere"
+                                        : "a file") +
+                ")");
+}
+
+// The outermost directory of `dir` that does not exist yet; empty when `dir` exists.
+fs::path first_missing(const fs::path& dir) {
+    fs::path missing;
+    std::error_code ec;
+    for (fs::path p = fs::absolute(dir); !fs::exists(p, ec) && p != p.parent_path();
+         p = p.parent_path())
+        missing = p;
+    return missing;
+}
+
 }  // namespace
 
 std::string progress_dir(const std::string& base_dir, int island, int step) {
@@ -111,20 +134,26 @@ std::string newest_progress(const std::string& dir, int island) {
     return newest;
 }
 
-void prepare_checkpoint_root(const std::string& root) {
-    const fs::path path(root);
-    std::error_code ec;
-    if (fs::is_symlink(fs::symlink_status(path, ec))) {
-        // A link of an earlier run: it keeps pointing at that run's save until this one's.
-    } else if (fs::is_directory(path, ec) && fs::is_empty(path, ec)) {
-        fs::remove(path, ec);
-    } else if (fs::exists(path, ec)) {
-        throw Error("--save " + root + ": exists and is not a checkpoint link (" +
-                    (fs::is_directory(path) ? "a directory: a checkpoint of an older diloco or "
-                                              "something else; --resume reads it, save elsewhere"
-                                            : "a file") +
-                    ")");
+void check_checkpoint_root(const std::string& root) {
+    check_root_kind(root);
+    const std::string steps = root + ".steps";
+    const fs::path created = first_missing(steps);
+    std::string error;
+    try {
+        require_writable_dir(steps, "--save");
+    } catch (const Error& e) {
+        error = e.what();
     }
+    std::error_code ec;
+    if (!created.empty()) fs::remove_all(created, ec);
+    if (!error.empty()) throw Error(error);
+}
+
+void prepare_checkpoint_root(const std::string& root) {
+    check_root_kind(root);
+    std::error_code ec;
+    // A link of an earlier run keeps pointing at that run's save until this one's.
+    if (fs::is_directory(fs::symlink_status(root, ec))) fs::remove(root, ec);  // empty
     require_writable_dir(root + ".steps", "--save");
     // Saves newer than the one ROOT points to never finished (a crash during a save): their
     // files may come from different steps, and this run writes those steps afresh.

@@ -13,9 +13,13 @@
 
 namespace diloco {
 
-// Makes ROOT ready to become the checkpoint link before training starts: absent, an empty
-// directory (removed) or a link already; ROOT.steps created and proved writable. Errors name
-// --save and the path.
+// Checks before training starts, leaving nothing on disk, that ROOT can become the checkpoint
+// link (absent, an empty directory or a link already) and that ROOT.steps can be written: it
+// creates what is missing of ROOT.steps, proves it writable and removes what it created. Errors
+// name --save and the path.
+void check_checkpoint_root(const std::string& root);
+// At the first save: the same checks, then ROOT made ready (an empty directory removed) and
+// ROOT.steps created, without the saves that a crash left unfinished.
 void prepare_checkpoint_root(const std::string& root);
 
 // The step of the save the link ROOT points to, or -1 when ROOT is no such link (yet).

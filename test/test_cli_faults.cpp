@@ -5,6 +5,8 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "model/checkpoint.h"
 #include "test/helpers.h"
@@ -124,7 +126,34 @@ TEST_CASE("a diverging run stops with a clear error and saves nothing", "[cli][b
     INFO(r.out << r.err);
     CHECK(r.exit_code != 0);
     CHECK(r.err.find("step 1: the loss is") != std::string::npos);
-    CHECK_FALSE(std::filesystem::exists(dir.file("b/model.safetensors")));
+    CHECK_FALSE(std::filesystem::exists(dir.file("b")));
+    CHECK_FALSE(std::filesystem::exists(dir.file("b.steps")));
+}
+
+// The save directory is made at the first save: whatever refuses a start before it, an option,
+// a combination, a file, an output, leaves no DIR and no DIR.steps behind.
+TEST_CASE("a refused start leaves neither --save DIR nor DIR.steps", "[cli][bad-input]") {
+    TempDir dir;
+    const std::string run = small_run(dir) + " --steps 4 --save " + dir.file("out/ck") + " ";
+    const std::vector<std::string> refusals = {
+        "--steps 0", "--mode diloco --inner-steps 3",
+        "--init " + dir.file("a") + " --resume " + dir.file("b"),
+        "--resume " + dir.file("missing"), "--preset gpt5", "--log /dev/full"};
+    for (const std::string& refused : refusals) {
+        INFO(refused);
+        auto r = run_diloco(run + refused);
+        INFO(r.err);
+        CHECK(r.exit_code != 0);
+        CHECK(r.out.find("step ") == std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(dir.file("out")));
+    }
+    // A checkpoint link of an earlier run stays as it was, and its unfinished saves too.
+    REQUIRE(run_diloco(small_run(dir) + " --steps 2 --save " + dir.file("ck")).exit_code == 0);
+    std::filesystem::create_directories(dir.file("ck.steps/step-00000009"));
+    CHECK(run_diloco(small_run(dir) + " --steps 4 --log /dev/full --save " + dir.file("ck"))
+              .exit_code != 0);
+    CHECK(std::filesystem::read_symlink(dir.file("ck")).string() == "ck.steps/step-00000002");
+    CHECK(std::filesystem::is_directory(dir.file("ck.steps/step-00000009")));
 }
 
 TEST_CASE("corrupt checkpoint metadata is refused on resume", "[cli][bad-input]") {

@@ -166,7 +166,7 @@ void setup(Run& run, TrainOptions& o, Comm& world) {
     const InnerConfig inner = inner_config(o, t);
     run.device = make_device(device, gpu);  // before anything is written
     run.data = load_data(o, t);
-    if (!o.save.empty() && t.world_rank == 0) prepare_checkpoint_root(o.save);
+    if (!o.save.empty() && t.world_rank == 0) check_checkpoint_root(o.save);
     if (t.world_rank == 0)  // before the model: the probe's buffers come and go
         run.peak = peak_rate(*run.device.backend, run.device.gpu >= 0, o.peak_tflops);
     GptConfig model = preset_config(o.preset, run.data->vocab());
