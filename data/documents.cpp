@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/files.h"
 
 namespace diloco {
 
@@ -18,16 +19,21 @@ static bool hidden(const fs::path& p) {
     return !name.empty() && name[0] == '.';
 }
 
+// A loop of links under dir (followed, as directory links are) is an Error naming where.
 static std::vector<std::string> files_under(const std::string& dir) {
     std::vector<std::string> files;
-    auto it =
-        fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
-    for (; it != fs::recursive_directory_iterator(); ++it) {
-        if (hidden(it->path())) {
-            if (it->is_directory()) it.disable_recursion_pending();
-            continue;
+    try {
+        auto it =
+            fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
+        for (; it != fs::recursive_directory_iterator(); ++it) {
+            if (hidden(it->path())) {
+                if (it->is_directory()) it.disable_recursion_pending();
+                continue;
+            }
+            if (it->is_regular_file()) files.push_back(it->path().string());
         }
-        if (it->is_regular_file()) files.push_back(it->path().string());
+    } catch (const fs::filesystem_error& e) {
+        throw Error(e.path1().string() + ": cannot list (" + e.code().message() + ")");
     }
     std::sort(files.begin(), files.end());
     return files;
@@ -37,8 +43,9 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
     require(!inputs.empty(), "no inputs given");
     std::vector<std::string> files;
     for (const std::string& in : inputs) {
-        require(fs::exists(in), in + ": not found");
-        if (!fs::is_directory(in)) {
+        const PathKind kind = path_kind(in);
+        require(kind != PathKind::kMissing, in + ": not found");
+        if (kind != PathKind::kDirectory) {
             files.push_back(in);
             continue;
         }

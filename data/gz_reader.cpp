@@ -2,20 +2,24 @@
 // and length, so corruption anywhere in the stream surfaces here as an Error.
 #include "data/gz_reader.h"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "util/error.h"
+#include "util/files.h"
 
 namespace diloco {
 
 GzReader::GzReader(const std::string& path, unsigned chunk) : path_(path), chunk_(chunk) {
-    require(!std::filesystem::is_directory(path), path + ": is a directory, expected a file");
-    file_ = gzopen(path.c_str(), "rb");
+    const InputFile input(path);  // a regular file: a FIFO or a device is refused here
+    const int fd = ::dup(input.fd());
+    require(fd >= 0, path + ": cannot open (" + std::strerror(errno) + ")");
+    file_ = gzdopen(fd, "rb");
+    if (file_ == nullptr) ::close(fd);
     require(file_ != nullptr, path + ": cannot open (" + std::strerror(errno) + ")");
     // zlib's own buffer is 8 KiB unless told; below that it would only cost more calls.
     gzbuffer(file_, std::max(chunk, 8192u));

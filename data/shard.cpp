@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <filesystem>
 
 #include "util/error.h"
+#include "util/files.h"
 
 namespace diloco {
 
@@ -110,15 +110,13 @@ void ShardWriter::finish() {
 // Reading.
 
 ShardFile::ShardFile(const std::string& path, int vocab) : path_(path) {
-    int fd = ::open(path.c_str(), O_RDONLY);
-    require(fd >= 0, path + ": cannot open (" + errno_text() + ")");
-    struct stat st;
-    bool stat_ok = ::fstat(fd, &st) == 0;
-    size_t bytes = stat_ok ? static_cast<size_t>(st.st_size) : 0;
-    if (stat_ok && bytes >= kShardHeaderBytes)
-        map_ = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);  // the mapping outlives the descriptor
-    require(stat_ok, path + ": cannot stat (" + errno_text() + ")");
+    size_t bytes = 0;
+    {
+        const InputFile file(path);  // a regular file: a FIFO or a device is refused here
+        bytes = static_cast<size_t>(file.size());
+        if (bytes >= kShardHeaderBytes)
+            map_ = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, file.fd(), 0);
+    }  // the mapping outlives the descriptor
     require(bytes >= kShardHeaderBytes,
             path + ": " + std::to_string(bytes) + " bytes, shorter than the " +
                 std::to_string(kShardHeaderBytes) + "-byte shard header");

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <numeric>
 
 #include "data/manifest.h"
 #include "util/error.h"
+#include "util/files.h"
 #include "util/format.h"
 #include "util/rng.h"
 
@@ -37,14 +37,31 @@ void TokenStream::copy(size_t from, size_t n, int32_t* out) const {
 
 namespace {
 
+// A shard the manifest lists, checked against the manifest's vocabulary; errors name both.
+ShardFile open_listed(const Manifest& m, const std::string& name) {
+    try {
+        return ShardFile(m.shard_path(name), m.vocab);
+    } catch (const Error& e) {
+        throw Error(std::string(e.what()) + " (listed in " + m.path() + ")");
+    }
+}
+
 std::shared_ptr<TokenStream> open_sets(const Manifest& m, const std::vector<ShardSet>& sets,
                                        const std::string& what) {
     auto stream = std::make_shared<TokenStream>();
     uint64_t want = 0;
     for (const ShardSet& set : sets) {
         want += set.tokens;
-        for (const std::string& name : set.shards)
-            stream->add(ShardFile(m.shard_path(name), m.vocab));
+        for (const std::string& name : set.shards) {
+            ShardFile shard = open_listed(m, name);
+            require(shard.token_bytes() == m.token_bytes,
+                    shard.path() + ": tokens of " + std::to_string(shard.token_bytes()) +
+                        " bytes, but " + m.path() + " says " + std::to_string(m.token_bytes));
+            require(shard.size() <= m.shard_tokens,
+                    shard.path() + ": " + std::to_string(shard.size()) + " tokens, more than the " +
+                        std::to_string(m.shard_tokens) + " per shard of " + m.path());
+            stream->add(std::move(shard));
+        }
     }
     require(stream->size() == want, m.path() + ": lists " + std::to_string(want) + " " + what +
                                         " tokens, but its shards hold " +
@@ -55,7 +72,8 @@ std::shared_ptr<TokenStream> open_sets(const Manifest& m, const std::vector<Shar
 }  // namespace
 
 bool is_shard_data(const std::string& path) {
-    return std::filesystem::is_directory(path) || path.ends_with(".json") || path.ends_with(".bin");
+    return path_kind(path) == PathKind::kDirectory || path.ends_with(".json") ||
+           path.ends_with(".bin");
 }
 
 std::unique_ptr<ShardData> ShardData::open(const std::string& path, const ShardDataOptions& o) {
@@ -78,7 +96,7 @@ std::unique_ptr<ShardData> ShardData::from_manifest(const std::string& path,
     d->source_ = m.path();
     d->vocab_ = m.vocab;
     d->eot_ = m.eot;
-    if (std::filesystem::exists(m.dir + "/encoder.json")) d->tokenizer_dir_ = m.dir;
+    if (path_kind(m.dir + "/encoder.json") != PathKind::kMissing) d->tokenizer_dir_ = m.dir;
     std::vector<ShardSet> sets;
     if (o.islands == m.islands && m.islands > 1) {
         sets = {m.train[o.island]};

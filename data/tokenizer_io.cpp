@@ -10,6 +10,7 @@
 #include "data/unicode.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/json_file.h"
 
 namespace diloco {
 
@@ -76,15 +77,6 @@ static std::string from_byte_level(std::string_view text, const std::string& whe
 // ---------------------------------------------------------------------------------------------
 // Reading.
 
-static json parse_json(const std::string& path) {
-    std::string text = read_file(path);
-    try {
-        return json::parse(text);
-    } catch (const json::exception& e) {  // parse errors, and numbers out of range (1e400)
-        throw Error(path + ": malformed JSON (" + e.what() + ")");
-    }
-}
-
 // Tokens by id from {"byte-level text": id, ...}; names in `verbatim` (special tokens) are their
 // own bytes. Ids must be 0, 1, ..., n - 1, each once.
 static std::vector<std::string> read_vocab(const json& vocab,
@@ -124,19 +116,103 @@ static int32_t token_id(const json& vocab, const std::string& name, const std::s
     return it->get<int32_t>();
 }
 
+// A merge by id: its two parts and the token it makes.
+struct ParsedMerge {
+    int32_t left, right, result;
+};
+
+// The merge of byte-level names left and right: both and their concatenation must be tokens.
+static ParsedMerge merge_of_names(const std::string& left, const std::string& right,
+                                  const json& vocab, const std::string& path, Where where,
+                                  size_t index) {
+    const int32_t l = token_id(vocab, left, path, where, index);
+    const int32_t r = token_id(vocab, right, path, where, index);
+    auto it = vocab.find(left + right);
+    if (it == vocab.end())
+        throw Error(where(path, index) + ": merges " + json_quoted(left) + " and " +
+                    json_quoted(right) + " into " + json_quoted(left + right) +
+                    ", which is not in the vocabulary");
+    return {l, r, it->get<int32_t>()};
+}
+
 // "left right": the two byte-level names of a merge (they never contain a space).
-static Tokenizer::Merge parse_merge(std::string_view line, const json& vocab,
-                                    const std::string& path, Where where, size_t index) {
+static ParsedMerge parse_merge(std::string_view line, const json& vocab, const std::string& path,
+                               Where where, size_t index) {
     size_t space = line.find(' ');
     if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos)
         throw Error(where(path, index) + ": expected \"left right\", found " +
                     json_quoted(line));
-    return {token_id(vocab, std::string(line.substr(0, space)), path, where, index),
-            token_id(vocab, std::string(line.substr(space + 1)), path, where, index)};
+    return merge_of_names(std::string(line.substr(0, space)), std::string(line.substr(space + 1)),
+                          vocab, path, where, index);
 }
 
-static std::vector<Tokenizer::Merge> read_vocab_bpe(const std::string& path, const json& vocab) {
-    std::string text = read_file(path);
+// BPE training makes its tokens in one order, which GPT-2's files and ours keep: the 256 byte
+// tokens first, then one new token per merge, ids ascending with rank, each merge joining tokens
+// made before it. A file that breaks it was cut short, reordered or edited, and would encode to
+// other ids without a word, so it is refused.
+class MergeOrder {
+public:
+    // special[id]: a token no merge makes (<|endoftext|>, Hugging Face's added tokens).
+    MergeOrder(const std::vector<std::string>& tokens, std::vector<bool> special)
+        : tokens_(tokens), special_(std::move(special)), made_(tokens.size()) {
+        for (size_t id = 0; id < tokens.size(); id++) {
+            if (special_[id]) specials_++;
+            if (special_[id] || tokens[id].size() != 1) continue;
+            made_[id] = true;
+            last_ = std::max(last_, static_cast<int32_t>(id));
+        }
+    }
+
+    void add(const ParsedMerge& m, const std::string& where) {
+        require(!special_[m.result], where + ": makes the special token " + name(m.result));
+        require(!made_[m.result], where + ": makes token " + name(m.result) +
+                                      ", which a byte or an earlier merge already makes");
+        require(m.result > last_,
+                where + ": makes token " + name(m.result) + " after token " +
+                    std::to_string(last_) + "; the ids of merged tokens must ascend with rank, after the 256 bytes "
+                    "(the merges are out of order)");
+        for (int32_t part : {m.left, m.right})
+            require(made_[part], where + ": joins token " + name(part) +
+                                     ", which no byte or earlier merge makes (the merges are "
+                                     "out of order)");
+        made_[m.result] = true;
+        last_ = m.result;
+        merges_++;
+    }
+
+    // Every token is a byte, a special token or the result of one merge.
+    void require_complete(const std::string& path) const {
+        const size_t want = tokens_.size() - 256 - specials_;
+        require(merges_ == want,
+                path + ": " + std::to_string(merges_) + " merges for a vocabulary of " +
+                    std::to_string(tokens_.size()) + " tokens (256 bytes, " +
+                    std::to_string(specials_) + " special); expected " + std::to_string(want) +
+                    ", one per other token (is the file cut short?)");
+    }
+
+private:
+    std::string name(int32_t id) const {
+        return std::to_string(id) + " " +
+               json_quoted(special_[id] ? tokens_[id] : to_byte_level(tokens_[id]));
+    }
+    const std::vector<std::string>& tokens_;
+    std::vector<bool> special_;
+    std::vector<bool> made_;
+    int32_t last_ = -1;
+    size_t specials_ = 0, merges_ = 0;
+};
+
+// special[id] for the tokens of vocab named in `names`.
+static std::vector<bool> special_ids(const json& vocab, const std::vector<std::string>& names) {
+    std::vector<bool> special(vocab.size());
+    for (const std::string& n : names)
+        if (auto it = vocab.find(n); it != vocab.end()) special[it->get<int32_t>()] = true;
+    return special;
+}
+
+static std::vector<Tokenizer::Merge> read_vocab_bpe(const std::string& path, const json& vocab,
+                                                    MergeOrder& order) {
+    std::string text = read_file(path, kMaxTokenizerFileBytes);
     std::vector<Tokenizer::Merge> merges;
     size_t line_no = 0;
     for (size_t pos = 0; pos < text.size();) {
@@ -149,20 +225,24 @@ static std::vector<Tokenizer::Merge> read_vocab_bpe(const std::string& path, con
                                                  json_quoted(line) +
                                                  ", expected \"#version: 0.2\"");
         } else if (!line.empty()) {
-            merges.push_back(parse_merge(line, vocab, path, line_of, line_no));
+            const ParsedMerge m = parse_merge(line, vocab, path, line_of, line_no);
+            order.add(m, line_of(path, line_no));
+            merges.push_back({m.left, m.right});
         }
     }
     require(line_no > 0, path + ": empty file, expected \"#version: 0.2\" and merges");
+    order.require_complete(path);
     return merges;
 }
 
 Tokenizer Tokenizer::load_gpt2(const std::string& encoder_json, const std::string& vocab_bpe) {
-    json vocab = parse_json(encoder_json);
+    json vocab = read_json_file(encoder_json, kMaxTokenizerFileBytes);
     const std::string eot_name(kEndOfText);
     std::vector<std::string> tokens = read_vocab(vocab, {eot_name}, encoder_json);
     require(vocab.contains(eot_name), encoder_json + ": no " + eot_name + " token");
     int32_t eot = vocab[eot_name].get<int32_t>();
-    std::vector<Merge> merges = read_vocab_bpe(vocab_bpe, vocab);
+    MergeOrder order(tokens, special_ids(vocab, {eot_name}));
+    std::vector<Merge> merges = read_vocab_bpe(vocab_bpe, vocab, order);
     return from_merges(std::move(tokens), std::move(merges), eot, encoder_json + " + " + vocab_bpe);
 }
 
@@ -181,7 +261,7 @@ static std::vector<std::string> added_tokens(const json& doc, const std::string&
 
 Tokenizer Tokenizer::load_hf(const std::string& tokenizer_json) {
     const std::string& path = tokenizer_json;
-    json doc = parse_json(path);
+    json doc = read_json_file(path, kMaxTokenizerFileBytes);
     require(doc.is_object() && doc.contains("model") && doc["model"].is_object(),
             path + ": no \"model\" object (not a Hugging Face tokenizer.json)");
     const json& model = doc["model"];
@@ -190,21 +270,27 @@ Tokenizer Tokenizer::load_hf(const std::string& tokenizer_json) {
     require(model.contains("vocab") && model.contains("merges") && model["merges"].is_array(),
             path + ": the model needs \"vocab\" and a \"merges\" array");
     const json& vocab = model["vocab"];
-    std::vector<std::string> tokens = read_vocab(vocab, added_tokens(doc, path), path);
+    const std::vector<std::string> added = added_tokens(doc, path);
+    std::vector<std::string> tokens = read_vocab(vocab, added, path);
     const std::string eot_name(kEndOfText);
     require(vocab.contains(eot_name), path + ": no " + eot_name + " token");
+    MergeOrder order(tokens, special_ids(vocab, added));
     std::vector<Merge> merges;
     for (const json& m : model["merges"]) {
         size_t i = merges.size();
+        ParsedMerge parsed;
         if (m.is_string()) {
-            merges.push_back(parse_merge(m.get<std::string>(), vocab, path, merge_of, i));
+            parsed = parse_merge(m.get<std::string>(), vocab, path, merge_of, i);
         } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-            merges.push_back({token_id(vocab, m[0].get<std::string>(), path, merge_of, i),
-                              token_id(vocab, m[1].get<std::string>(), path, merge_of, i)});
+            parsed = merge_of_names(m[0].get<std::string>(), m[1].get<std::string>(), vocab, path,
+                                    merge_of, i);
         } else {
             throw Error(merge_of(path, i) + " is neither \"left right\" nor [\"left\", \"right\"]");
         }
+        order.add(parsed, merge_of(path, i));
+        merges.push_back({parsed.left, parsed.right});
     }
+    order.require_complete(path);
     int32_t eot = vocab[eot_name].get<int32_t>();
     return from_merges(std::move(tokens), std::move(merges), eot, path);
 }
@@ -212,10 +298,11 @@ Tokenizer Tokenizer::load_hf(const std::string& tokenizer_json) {
 Tokenizer Tokenizer::load(const std::string& path) {
     namespace fs = std::filesystem;
     fs::path p(path);
-    require(fs::exists(p), path + ": not found (expected a tokenizer directory or file)");
-    if (fs::is_directory(p)) {
-        if (fs::exists(p / "tokenizer.json")) return load_hf((p / "tokenizer.json").string());
-        if (fs::exists(p / "encoder.json") && fs::exists(p / "vocab.bpe"))
+    auto exists = [](const fs::path& f) { return path_kind(f.string()) != PathKind::kMissing; };
+    require(exists(p), path + ": not found (expected a tokenizer directory or file)");
+    if (path_kind(path) == PathKind::kDirectory) {
+        if (exists(p / "tokenizer.json")) return load_hf((p / "tokenizer.json").string());
+        if (exists(p / "encoder.json") && exists(p / "vocab.bpe"))
             return load_gpt2((p / "encoder.json").string(), (p / "vocab.bpe").string());
         throw Error(path + ": directory holds neither tokenizer.json nor encoder.json + vocab.bpe");
     }

@@ -10,6 +10,7 @@
 #include "model/hf_weights.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/json_file.h"
 #include "util/safetensors.h"
 
 namespace diloco {
@@ -51,14 +52,30 @@ nlohmann::json hf_config(const GptConfig& c) {
             {"diloco_padded_vocab", c.padded_vocab}};
 }
 
-int json_int(const nlohmann::json& j, const char* key, const std::string& path) {
-    require(j.contains(key) && j[key].is_number_integer(),
-            path + ": missing or non-integer '" + key + "'");
-    const nlohmann::json& v = j[key];
-    const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= INT_MAX
-                                             : v.get<int64_t>() >= INT_MIN && v.get<int64_t>() <= INT_MAX;
-    require(fits, path + ": '" + key + "' = " + v.dump() + " is out of range");
-    return v.get<int>();
+// The end-of-text id a config names under key, or fallback when the key is absent or null.
+int token_id(const nlohmann::json& j, const char* key, int vocab, int fallback,
+             const std::string& path) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    return int(json_int(j, key, path, 0, vocab - 1));
+}
+
+// The optional fields of transformers' GPT2Config that we read or that change what it computes,
+// each of its type (and range), so a wrong type is refused here rather than compared away.
+void check_optional_fields(const nlohmann::json& j, const std::string& path) {
+    auto present = [&](const char* key) { return j.contains(key) && !j[key].is_null(); };
+    for (const char* key : {"resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout"})
+        if (present(key)) json_number(j, key, path, 0.0, 1.0);
+    for (const char* key : {"layer_norm_epsilon", "initializer_range"})
+        if (present(key)) json_number(j, key, path, 0.0, 1.0);
+    for (const char* key : {"tie_word_embeddings", "scale_attn_weights", "use_cache",
+                            "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
+                            "add_cross_attention"})
+        if (present(key)) json_bool(j, key, path);
+    for (const char* key : {"activation_function", "dtype", "torch_dtype"})
+        if (present(key)) json_string(j, key, path);
+    if (present("architectures")) json_strings(j, "architectures", path);
+    if (present("n_ctx")) json_int(j, "n_ctx", path, 1, kMaxSeq);
+    if (present("n_inner")) json_int(j, "n_inner", path, 1, INT_MAX);
 }
 
 // A GPT-2 config may ask for what our model does not compute; refuse rather than differ.
@@ -78,6 +95,8 @@ void check_architecture(const nlohmann::json& j, const GptConfig& c, const std::
         require(j["tie_word_embeddings"] == true, unsupported("tie_word_embeddings", "true"));
     if (j.contains("scale_attn_weights"))
         require(j["scale_attn_weights"] == true, unsupported("scale_attn_weights", "true"));
+    if (j.contains("add_cross_attention"))
+        require(j["add_cross_attention"] == false, unsupported("add_cross_attention", "false"));
     if (j.contains("scale_attn_by_inverse_layer_idx"))
         require(j["scale_attn_by_inverse_layer_idx"] == false,
                 unsupported("scale_attn_by_inverse_layer_idx", "false"));
@@ -108,26 +127,25 @@ void save_model(const std::string& dir, const GptConfig& config, const std::vect
 }
 
 GptConfig read_config_json(const std::string& path) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path + ": malformed JSON (" + e.what() + ")");
-    }
+    const nlohmann::json j = read_json_file(path, kMaxJsonFileBytes);
     require(j.is_object(), path + ": expected a JSON object");
+    const std::string type = json_string(j, "model_type", path);
+    require(type == "gpt2", path + ": field \"model_type\" is \"" + type +
+                                "\", expected \"gpt2\" (the only architecture diloco computes)");
     GptConfig c;
-    c.vocab = json_int(j, "vocab_size", path);
-    c.max_seq = json_int(j, "n_positions", path);
-    c.channels = json_int(j, "n_embd", path);
-    c.layers = json_int(j, "n_layer", path);
-    c.heads = json_int(j, "n_head", path);
-    const bool padded = j.contains("diloco_padded_vocab");
-    if (padded) c.padded_vocab = json_int(j, "diloco_padded_vocab", path);
-    const bool has_eos = j.contains("eos_token_id") && !j["eos_token_id"].is_null();
-    c.eot = has_eos ? json_int(j, "eos_token_id", path) : c.vocab - 1;
+    c.vocab = int(json_int(j, "vocab_size", path, 1, kMaxVocab));
+    c.max_seq = int(json_int(j, "n_positions", path, 1, kMaxSeq));
+    c.channels = int(json_int(j, "n_embd", path, 1, kMaxChannels));
+    c.layers = int(json_int(j, "n_layer", path, 1, kMaxLayers));
+    c.heads = int(json_int(j, "n_head", path, 1, c.channels));
+    c.padded_vocab = j.contains("diloco_padded_vocab")
+                         ? int(json_int(j, "diloco_padded_vocab", path, c.vocab, kMaxVocab))
+                         : pad_vocab(c.vocab);
+    c.eot = token_id(j, "eos_token_id", c.vocab, c.vocab - 1, path);
+    token_id(j, "bos_token_id", c.vocab, c.eot, path);  // unused, but a token or nothing
+    check_optional_fields(j, path);
     check_architecture(j, c, path);
     try {
-        if (!padded) c.padded_vocab = pad_vocab(c.vocab);
         validate(c);
     } catch (const Error& e) {
         throw Error(path + ": " + e.what());
@@ -151,7 +169,7 @@ void check_tied_head(const HfWeights& weights, const GptConfig& config, const fl
 }  // namespace
 
 ModelCheckpoint load_model(const std::string& dir) {
-    require(std::filesystem::is_directory(dir), dir + ": checkpoint directory not found");
+    require(path_kind(dir) == PathKind::kDirectory, dir + ": checkpoint directory not found");
     ModelCheckpoint ck;
     ck.config = read_config_json(dir + "/config.json");
     ParamLayout layout = build_layout(ck.config);

@@ -3,11 +3,11 @@
 #include "model/hf_weights.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
 #include "util/files.h"
+#include "util/json_file.h"
 
 namespace diloco {
 
@@ -21,12 +21,7 @@ std::string unprefixed(const std::string& name) {
 
 // The index's weight_map grouped by shard file name, in the order the files first appear.
 std::vector<std::pair<std::string, std::vector<std::string>>> read_index(const std::string& path) {
-    nlohmann::json index;
-    try {
-        index = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path + ": malformed JSON (" + e.what() + ")");
-    }
+    const nlohmann::json index = read_json_file(path, kMaxJsonFileBytes);
     require(index.is_object() && index.contains("weight_map") && index["weight_map"].is_object(),
             path + ": no \"weight_map\" object of tensor name -> shard file");
     std::vector<std::pair<std::string, std::vector<std::string>>> shards;
@@ -50,8 +45,8 @@ std::vector<std::pair<std::string, std::vector<std::string>>> read_index(const s
 HfWeights HfWeights::open(const std::string& dir) {
     const std::string single = dir + "/model.safetensors";
     const std::string index = dir + "/model.safetensors.index.json";
-    const bool has_single = std::filesystem::exists(single);
-    const bool has_index = std::filesystem::exists(index);
+    const bool has_single = path_kind(single) != PathKind::kMissing;
+    const bool has_index = path_kind(index) != PathKind::kMissing;
     require(!(has_single && has_index),
             dir + ": holds both model.safetensors and model.safetensors.index.json; keep one");
     require(has_single || has_index,

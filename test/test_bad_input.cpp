@@ -58,13 +58,13 @@ TEST_CASE("config.json sizes past the limits are refused before anything is allo
     const nlohmann::json good = save_small(dir.path());
     const std::string path = dir.file("config.json");
     const std::vector<std::tuple<const char*, int64_t, const char*>> cases = {
-        {"n_layer", 1000000, "layers = 1000000, must be within 1..1024"},
-        {"n_positions", 2147483647, "max_seq = 2147483647, must be within 1..1048576"},
-        {"n_embd", 1000000, "channels = 1000000, must be within 1..65536"},
-        {"vocab_size", 2147483600, "vocab = 2147483600, must be within 1..16777216"},
-        {"n_head", 8, "heads = 8, must be within 1..4"},
-        {"n_layer", int64_t(1) << 32, "'n_layer' = 4294967296 is out of range"},
-        {"n_embd", -(int64_t(1) << 33), "'n_embd' = -8589934592 is out of range"},
+        {"n_layer", 1000000, "\"n_layer\" must be a whole number in 1..1024, found 1000000"},
+        {"n_positions", 2147483647, "\"n_positions\" must be a whole number in 1..1048576"},
+        {"n_embd", 1000000, "\"n_embd\" must be a whole number in 1..65536, found 1000000"},
+        {"vocab_size", 2147483600, "\"vocab_size\" must be a whole number in 1..16777216"},
+        {"n_head", 8, "\"n_head\" must be a whole number in 1..4, found 8"},
+        {"n_layer", int64_t(1) << 32, "\"n_layer\" must be a whole number in 1..1024"},
+        {"n_embd", -(int64_t(1) << 33), "\"n_embd\" must be a whole number in 1..65536"},
     };
     for (const auto& [key, value, message] : cases) {
         nlohmann::json j = good;
@@ -79,7 +79,8 @@ TEST_CASE("config.json sizes past the limits are refused before anything is allo
     j["vocab_size"] = 2147483600;
     write_json(path, j);
     CHECK_THROWS_WITH(load_model(dir.path()),
-                      Contains(path + ": vocabulary size 2147483600 is outside 1..16777216"));
+                      Contains(path + ": field \"vocab_size\" must be a whole number in "
+                                      "1..16777216, found 2147483600"));
 }
 
 TEST_CASE("a config larger than its tensors fails on the tensor shapes, not on memory",
@@ -147,6 +148,7 @@ TEST_CASE("manifest numbers must be whole and in range", "[bad-input]") {
     Manifest m;
     m.dir = dir.path();
     m.tokenizer = "t", m.field = "text", m.split = "iid", m.vocab = 300, m.islands = 1;
+    m.shard_tokens = 10;
     m.train = {{1, 10, {"a.bin"}}};
     write_manifest(m);
     const nlohmann::json good = nlohmann::json::parse(read_file(m.path()));
@@ -158,12 +160,16 @@ TEST_CASE("manifest numbers must be whole and in range", "[bad-input]") {
     };
     with("/tokenizer/vocab"_json_pointer, 300.7);
     CHECK_THROWS_WITH(read_manifest(m.path()),
-                      Contains("manifest.json: bad manifest (\"vocab\" is 300.7, not a whole "
-                               "number up to 2147483647)"));
+                      Contains("manifest.json: tokenizer: field \"vocab\" must be a whole "
+                               "number in 1..2147483647, found 300.7"));
     with("/islands"_json_pointer, int64_t(1) << 32);
-    CHECK_THROWS_WITH(read_manifest(m.path()), Contains("\"islands\" is 4294967296"));
+    CHECK_THROWS_WITH(read_manifest(m.path()),
+                      Contains("field \"islands\" must be a whole number in 1..65536, found "
+                               "4294967296"));
     with("/train/0/tokens"_json_pointer, -5);
-    CHECK_THROWS_WITH(read_manifest(m.path()), Contains("\"tokens\" is -5"));
+    CHECK_THROWS_WITH(read_manifest(m.path()),
+                      Contains("manifest.json: train[0]: field \"tokens\" must be a whole "
+                               "number in 0..18446744073709551615, found -5"));
 }
 
 TEST_CASE("a prepare that fails leaves no shards and no directory behind", "[bad-input]") {

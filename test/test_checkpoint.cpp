@@ -258,7 +258,8 @@ TEST_CASE("truncated, corrupted and foreign checkpoints are clear errors", "[che
     test::write_text(dir.file("config.json"), config.dump());
     CHECK_THROWS_WITH(load_model(dir.path()),
                       Catch::Contains(dir.file("config.json")) &&
-                          Catch::Contains("eot = 50256 is not a token of the vocabulary"));
+                          Catch::Contains("field \"eos_token_id\" must be a whole number in "
+                                          "0..255, found 50256"));
 }
 
 TEST_CASE("loading another model's weights or state is refused", "[checkpoint]") {

@@ -47,6 +47,7 @@ std::string make_manifest(const TempDir& dir, int islands) {
     m.vocab = kVocab;
     m.split = "iid";
     m.islands = islands;
+    m.shard_tokens = 1000;
     for (int i = 0; i < islands; i++)
         m.train.push_back(write_set(m.dir, "t" + std::to_string(i) + "_", 10000 * i, 801, 300));
     m.val = write_set(m.dir, "v", 20000, 100, 1000);
@@ -183,5 +184,5 @@ TEST_CASE("loader: clear errors for short or inconsistent data", "[data]") {
                       Contains("lists 5 training tokens, but its shards hold 801"));
     CHECK_THROWS_WITH(open(dir.file("none"), 0, 1), Contains("none: not found"));
     test::write_text(dir.file("manifest.json"), "{\"format\": \"diloco-shards\"}");
-    CHECK_THROWS_WITH(open(dir.path(), 0, 1), Contains("manifest.json: bad manifest"));
+    CHECK_THROWS_WITH(open(dir.path(), 0, 1), Contains("manifest.json: field \"version\" is missing"));
 }

@@ -2,10 +2,10 @@
 // parsed, so that only the options the user did not give are taken from the file.
 #include "tools/config_file.h"
 
-#include <filesystem>
-#include <fstream>
+#include <sstream>
 
 #include "util/error.h"
+#include "util/files.h"
 
 namespace diloco {
 
@@ -18,8 +18,8 @@ namespace {
 
 // CLI11's reader takes an array left open at the end of the file as its first element; count
 // the brackets outside strings and comments so that such a file is an error instead.
-void check_brackets(const std::string& path) {
-    std::ifstream in(path);
+void check_brackets(const std::string& path, const std::string& text) {
+    std::istringstream in(text);
     int depth = 0, line_no = 0, open_line = 0;
     for (std::string line; std::getline(in, line);) {
         line_no++;
@@ -47,10 +47,12 @@ void check_brackets(const std::string& path) {
 
 void apply_config_file(CLI::App& cmd, const std::string& path) {
     if (path.empty()) return;
-    require(std::filesystem::is_regular_file(path), path + ": config file not found");
-    check_brackets(path);
+    require(path_kind(path) != PathKind::kMissing, path + ": config file not found");
+    const std::string text = read_file(path, kMaxJsonFileBytes);  // a FIFO or a device is refused
+    check_brackets(path, text);
+    std::istringstream in(text);
     try {
-        for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_file(path)) {
+        for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_config(in)) {
             // CLI11 reports entering and leaving a [section] as items of its own.
             if (item.name == "++" || item.name == "--") continue;
             std::string where = item.name;

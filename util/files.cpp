@@ -1,5 +1,5 @@
-// Whole-file reads and atomic writes (temporary name, fsync, rename), with errors naming the file.
-// POSIX calls are used for the write so that fsync covers both the file and its directory.
+// Reads of regular files with a size limit, and atomic writes (temporary name, fsync, rename),
+// with errors naming the file. POSIX calls throughout: fstat, pread, and fsync of the directory.
 #include "util/files.h"
 
 #include <fcntl.h>
@@ -14,30 +14,82 @@
 
 namespace diloco {
 
-// One read into a string of the file's size (a stream into a stringstream copied it twice);
-// what has no size, such as a pipe, grows as it comes.
-std::string read_file(const std::string& path) {
-    require(!std::filesystem::is_directory(path), path + ": is a directory, expected a file");
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    require(fd >= 0, path + ": cannot open (" + std::strerror(errno) + ")");
+PathKind path_kind(const std::string& path) {
     struct stat st {};
-    const bool sized = ::fstat(fd, &st) == 0 && st.st_size > 0;
-    std::string bytes(sized ? size_t(st.st_size) + 1 : size_t(1) << 16, '\0');
-    size_t done = 0;
-    for (;;) {
-        if (done == bytes.size()) bytes.resize(2 * bytes.size());
-        const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const std::string why = n < 0 ? std::strerror(errno) : "";
-            ::close(fd);
-            require(n == 0, path + ": read failed (" + why + ")");
-            break;
-        }
-        done += static_cast<size_t>(n);
+    if (::stat(path.c_str(), &st) == 0)
+        return S_ISREG(st.st_mode) ? PathKind::kRegular
+               : S_ISDIR(st.st_mode) ? PathKind::kDirectory
+                                     : PathKind::kOther;
+    if (errno == ENOENT || errno == ENOTDIR) return PathKind::kMissing;
+    if (errno == ELOOP) throw Error(path + ": a loop of symbolic links (it never reaches a file)");
+    throw Error(path + ": cannot examine (" + std::strerror(errno) + ")");
+}
+
+// What st is, for a message that refuses it.
+static std::string kind_of(const struct stat& st) {
+    if (S_ISDIR(st.st_mode)) return "a directory";
+    if (S_ISFIFO(st.st_mode)) return "a FIFO (named pipe)";
+    if (S_ISCHR(st.st_mode)) return "a character device";
+    if (S_ISBLK(st.st_mode)) return "a block device";
+    if (S_ISSOCK(st.st_mode)) return "a socket";
+    return "not a regular file";
+}
+
+static void require_regular(const struct stat& st, const std::string& path) {
+    require(S_ISREG(st.st_mode), path + ": is " + kind_of(st) + ", expected a regular file");
+}
+
+// The kind is checked before the open, so that a FIFO or a device is never opened, and again
+// on the open descriptor, for what the path named in between; O_NONBLOCK keeps a FIFO that
+// appears in between from blocking the open.
+InputFile::InputFile(const std::string& path) : path_(path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) require_regular(st, path);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0 && errno == ELOOP)
+        throw Error(path + ": a loop of symbolic links (it never reaches a file)");
+    require(fd_ >= 0, path + ": cannot open (" + std::strerror(errno) + ")");
+    try {
+        require(::fstat(fd_, &st) == 0, path + ": cannot stat (" + std::strerror(errno) + ")");
+        require_regular(st, path);
+        const int flags = ::fcntl(fd_, F_GETFL);
+        require(flags >= 0 && ::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK) == 0,
+                path + ": cannot set blocking reads (" + std::strerror(errno) + ")");
+    } catch (...) {
+        ::close(fd_);
+        throw;
     }
-    bytes.resize(done);
+    size_ = static_cast<uint64_t>(st.st_size);
+}
+
+InputFile::~InputFile() { ::close(fd_); }
+
+void InputFile::read(uint64_t offset, char* out, size_t n) const {
+    size_t done = 0;
+    while (done < n) {
+        const ssize_t got = ::pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
+        if (got < 0 && errno == EINTR) continue;
+        require(got >= 0, path_ + ": read failed at byte " + std::to_string(offset + done) + " (" +
+                              std::strerror(errno) + ")");
+        require(got > 0, path_ + ": ends at byte " + std::to_string(offset + done) +
+                             ", expected " + std::to_string(n - done) + " more bytes");
+        done += static_cast<size_t>(got);
+    }
+}
+
+std::string InputFile::read_all(uint64_t max_bytes) const {
+    require(size_ <= max_bytes, path_ + ": " + std::to_string(size_) +
+                                    " bytes, more than the limit of " +
+                                    std::to_string(max_bytes) + " for this kind of file");
+    std::string bytes(static_cast<size_t>(size_), '\0');
+    read(0, bytes.data(), bytes.size());
+    // A file that grew while it was read is read as it was when opened; one that shrank is an
+    // Error from read().
     return bytes;
+}
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+    return InputFile(path).read_all(max_bytes);
 }
 
 static void write_all(int fd, std::string_view bytes, const std::string& path) {

@@ -11,10 +11,13 @@
 
 #include "util/error.h"
 #include "util/files.h"
+#include "util/json_file.h"
 
 namespace diloco {
 
 static const char* kCrcKey = "diloco_crc32";
+// Hugging Face's reader refuses a longer header; so do we, before reading it.
+static constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 // The CRC-32 of bytes, continued from the crc of what came before them (0 for nothing).
 static uint32_t crc32_of(std::string_view bytes, uint32_t crc = 0) {
@@ -122,27 +125,57 @@ static SafetensorsFile::Entry parse_entry(const std::string& path, const std::st
     return e;
 }
 
+// The tensors must tile the data section: sorted by offset, each begins where the one before
+// it ended, from 0 to the end of the file (the format's rule: no overlap, no hole).
+static void check_tiling(const std::string& path,
+                         const std::map<std::string, SafetensorsFile::Entry>& entries,
+                         uint64_t data_size) {
+    std::vector<std::pair<const std::string*, const SafetensorsFile::Entry*>> order;
+    for (const auto& [name, e] : entries) order.push_back({&name, &e});
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+        const auto& x = *a.second;
+        const auto& y = *b.second;
+        return std::pair(x.begin, x.end) < std::pair(y.begin, y.end);
+    });
+    uint64_t at = 0;
+    const std::string* before = nullptr;
+    for (const auto& [name, e] : order) {
+        const std::string tensor = path + ": tensor '" + *name + "' (data_offsets [" +
+                                   std::to_string(e->begin) + ", " + std::to_string(e->end) + "])";
+        require(e->begin >= at, tensor + " overlaps tensor '" + (before ? *before : "") +
+                                    "', which ends at " + std::to_string(at));
+        require(e->begin == at, tensor + " leaves bytes " + std::to_string(at) + ".." +
+                                    std::to_string(e->begin) + " of the data unused");
+        at = e->end;
+        before = name;
+    }
+    require(at <= data_size, path + ": truncated: the header describes " + std::to_string(at) +
+                                 " data bytes, the file holds " + std::to_string(data_size));
+    require(at == data_size, path + ": " + std::to_string(data_size - at) +
+                                 " trailing bytes after the " + std::to_string(at) +
+                                 " data bytes the header describes");
+}
+
 SafetensorsFile SafetensorsFile::read(const std::string& path) {
     SafetensorsFile f;
     f.path_ = path;
-    f.bytes_ = read_file(path);
-    require(f.bytes_.size() >= 8, path + ": truncated safetensors file (" +
-                                      std::to_string(f.bytes_.size()) + " bytes, no header)");
+    const InputFile file(path);
+    require(file.size() >= 8, path + ": truncated safetensors file (" +
+                                  std::to_string(file.size()) + " bytes, no header)");
     uint64_t header_len;
-    std::memcpy(&header_len, f.bytes_.data(), 8);
-    require(header_len <= f.bytes_.size() - 8,
+    file.read(0, reinterpret_cast<char*>(&header_len), 8);
+    require(header_len <= kMaxHeaderBytes,
+            path + ": not safetensors: header length " + std::to_string(header_len) +
+                " is over the format's limit of " + std::to_string(kMaxHeaderBytes));
+    require(header_len <= file.size() - 8,
             path + ": truncated or not safetensors (header length " +
-                std::to_string(header_len) + " exceeds file size " +
-                std::to_string(f.bytes_.size()) + ")");
+                std::to_string(header_len) + " exceeds file size " + std::to_string(file.size()) +
+                ")");
     f.data_start_ = 8 + header_len;
-    nlohmann::json header;
-    try {
-        header = nlohmann::json::parse(f.bytes_.substr(8, header_len));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path + ": malformed safetensors header (" + e.what() + ")");
-    }
+    std::string header_text(header_len, '\0');
+    file.read(8, header_text.data(), header_len);
+    const nlohmann::json header = parse_json(header_text, path + ": header");
     require(header.is_object(), path + ": safetensors header is not a JSON object");
-    size_t data_end = 0;
     for (const auto& [name, value] : header.items()) {
         if (name == "__metadata__") {
             require(value.is_object(), path + ": __metadata__ is not an object");
@@ -152,18 +185,14 @@ SafetensorsFile SafetensorsFile::read(const std::string& path) {
             }
             continue;
         }
-        Entry e = parse_entry(path, name, value);
-        data_end = std::max(data_end, e.end);
-        f.entries_[name] = e;
+        f.entries_[name] = parse_entry(path, name, value);
     }
-    size_t data_size = f.bytes_.size() - f.data_start_;
-    require(data_size == data_end,
-            path + ": " + (data_size < data_end ? "truncated" : "trailing bytes") +
-                ": header describes " + std::to_string(data_end) + " data bytes, file has " +
-                std::to_string(data_size));
+    // Every claim of the header holds before the data is read: its size is the file's.
+    check_tiling(path, f.entries_, file.size() - f.data_start_);
+    f.bytes_ = file.read_all(kMaxWholeFileBytes);
     auto crc = f.metadata_.find(kCrcKey);
     if (crc != f.metadata_.end()) {
-        std::string_view data(f.bytes_.data() + f.data_start_, data_size);
+        std::string_view data(f.bytes_.data() + f.data_start_, f.bytes_.size() - f.data_start_);
         require(std::to_string(crc32_of(data)) == crc->second,
                 path + ": corrupted: data CRC-32 does not match the header");
     }
