@@ -494,6 +494,19 @@ TEST_CASE("a tokenizer.json with merges out of order is refused", "[bad-files]")
     }
 }
 
+namespace {
+
+// Exit 1 and one line on stderr that holds needle, never an internal error.
+void check_cli_refusal(const test::CliResult& r, const std::string& needle) {
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(needle) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find("internal error") == std::string::npos);
+}
+
+}  // namespace
+
 TEST_CASE("diloco eval refuses a FIFO, a /dev/zero link and a link loop in one line",
           "[bad-files][cli]") {
     namespace fs = std::filesystem;
@@ -506,21 +519,14 @@ TEST_CASE("diloco eval refuses a FIFO, a /dev/zero link and a link loop in one l
                                  " eval --checkpoint " + dir.file("ck") + " --data " +
                                  dir.file("d.txt"));
     };
-    auto check = [](const test::CliResult& r, const std::string& needle) {
-        INFO("stderr: " << r.err);
-        CHECK(r.exit_code == 1);
-        CHECK(r.err.find(needle) != std::string::npos);
-        CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-        CHECK(r.err.find("internal error") == std::string::npos);
-    };
     const std::string weights = dir.file("ck/model.safetensors");
     const std::string good = read_file(weights);
     fs::remove(weights);
     REQUIRE(::mkfifo(weights.c_str(), 0644) == 0);
-    check(eval(), weights + ": is a FIFO (named pipe), expected a regular file");
+    check_cli_refusal(eval(), weights + ": is a FIFO (named pipe), expected a regular file");
     fs::remove(weights);
     fs::create_symlink("/dev/zero", weights);
-    check(eval(), weights + ": is a character device, expected a regular file");
+    check_cli_refusal(eval(), weights + ": is a character device, expected a regular file");
     fs::remove(weights);
     write_file_atomic(weights, good);
 
@@ -528,14 +534,64 @@ TEST_CASE("diloco eval refuses a FIFO, a /dev/zero link and a link loop in one l
     fs::rename(config, dir.file("config.kept"));
     fs::create_symlink(config + ".loop", config);
     fs::create_symlink(config, config + ".loop");
-    check(eval(), config + ": a loop of symbolic links");
+    check_cli_refusal(eval(), config + ": a loop of symbolic links");
 
     // The TOML run config of train and plan, read by the same helper.
     const std::string toml = dir.file("run.toml");
     REQUIRE(::mkfifo(toml.c_str(), 0644) == 0);
     const std::string plan = "timeout 60 " + std::string(DILOCO_BINARY) + " plan --config ";
-    check(test::run_command(plan + toml), toml + ": is a FIFO (named pipe), expected a regular file");
+    check_cli_refusal(test::run_command(plan + toml),
+                      toml + ": is a FIFO (named pipe), expected a regular file");
     fs::remove(toml);
     fs::create_symlink(toml, toml);
-    check(test::run_command(plan + toml), toml + ": a loop of symbolic links");
+    check_cli_refusal(test::run_command(plan + toml), toml + ": a loop of symbolic links");
+}
+
+TEST_CASE("files issue 25 found accepted now fail at the command line", "[bad-files][cli]") {
+    TempDir dir;
+    const GptConfig c = save_small_model(dir.file("ck"));
+    Manifest m;  // a prepared directory of the model's vocabulary
+    m.dir = dir.file("data");
+    std::filesystem::create_directories(m.dir);
+    m.tokenizer = "t", m.field = "text", m.split = "iid", m.vocab = c.vocab, m.eot = c.vocab - 1;
+    m.shard_tokens = 200;
+    for (const char* name : {"train.bin", "val.bin"}) {
+        ShardWriter w(m.shard_path(name), m.vocab);
+        std::vector<int32_t> ids(200, 7);
+        w.append(ids.data(), ids.size());
+        w.finish();
+    }
+    m.train = {{1, 200, {"train.bin"}}};
+    m.val = {1, 200, {"val.bin"}};
+    write_manifest(m);
+    const std::string eval = std::string(DILOCO_BINARY) + " eval --checkpoint " + dir.file("ck") +
+                             " --data " + m.dir + " --json";
+    REQUIRE(test::run_command(eval).exit_code == 0);
+
+    json manifest = json::parse(read_file(m.path()));
+    manifest["token_bytes"] = 3;
+    write_file_atomic(m.path(), manifest.dump());
+    check_cli_refusal(test::run_command(eval), m.path() + ": field \"token_bytes\" is 3");
+    write_manifest(m);
+
+    const std::string config = dir.file("ck/config.json");
+    const json good = json::parse(read_file(config));
+    for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
+             {"model_type", "llama"}, {"bos_token_id", 1e6}}) {
+        json j = good;
+        j[key] = value;
+        write_file_atomic(config, j.dump());
+        check_cli_refusal(test::run_command(eval), config + ": field \"" + key + "\"");
+    }
+    write_file_atomic(config, good.dump());
+
+    test::small_tokenizer(dir.file("tok"));
+    const std::string bpe = dir.file("tok/vocab.bpe");
+    std::vector<std::string> lines = merge_lines(read_file(bpe));
+    std::reverse(lines.begin(), lines.end());
+    write_file_atomic(bpe, bpe_text(lines));
+    check_cli_refusal(
+        test::run_command(std::string(DILOCO_BINARY) + " tokenizer encode --tokenizer " +
+                          dir.file("tok") + " < /dev/null"),
+        bpe + ":2: ");
 }
