@@ -19,6 +19,7 @@
 #include "data/text_clusters.h"
 #include "data/tokenizer.h"
 #include "util/error.h"
+#include "util/files.h"
 
 namespace diloco {
 
@@ -331,7 +332,7 @@ PrepareResult prepare(const PrepareOptions& o,
     std::vector<std::string> files = expand_inputs(o.inputs);
     Tokenizer tok = Tokenizer::load(o.tokenizer);
     std::error_code ec;
-    const bool created = !std::filesystem::exists(o.out);
+    const bool created = path_kind(o.out) == PathKind::kMissing;
     std::filesystem::create_directories(o.out, ec);
     require(!ec, o.out + ": cannot create directory (" + ec.message() + ")");
     // A manifest from an earlier run would describe shards this run is about to overwrite.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "data/manifest.h"
+#include "data/prepare.h"
 #include "data/shard.h"
 #include "data/shard_data.h"
 #include "data/tokenizer.h"
@@ -147,6 +148,12 @@ TEST_CASE("a loop of links as the checkpoint or the manifest directory is named"
     CHECK_THROWS_WITH(read_manifest(dir.file("a")),
                       Catch::Contains(dir.file("a") + ": a loop of symbolic links"));
     CHECK_THROWS_WITH(Tokenizer::load(dir.file("a")),
+                      Catch::Contains(dir.file("a") + ": a loop of symbolic links"));
+    PrepareOptions o;  // and as prepare's output
+    test::small_tokenizer(dir.file("tok"));
+    test::write_text(dir.file("in.jsonl"), test::jsonl({"one document", "another"}));
+    o.inputs = {dir.file("in.jsonl")}, o.tokenizer = dir.file("tok"), o.out = dir.file("a");
+    CHECK_THROWS_WITH(prepare(o, [](const PrepareProgress&) {}),
                       Catch::Contains(dir.file("a") + ": a loop of symbolic links"));
 }
 
