@@ -470,6 +470,27 @@ TEST_CASE("once training failed, rank 0 publishes a save without the parts of ra
     CHECK(published_step(root) == 5);
 }
 
+TEST_CASE("the checks of --save make nothing; the first save makes DIR.steps", "[checkpoint]") {
+    namespace fs = std::filesystem;
+    TempDir dir;
+    check_checkpoint_root(dir.file("a/b/ck"));  // a writable place: no error, nothing made
+    CHECK_FALSE(fs::exists(dir.file("a")));
+    test::write_text(dir.file("file"), "x");
+    CHECK_THROWS_WITH(check_checkpoint_root(dir.file("file/ck")),
+                      Catch::Contains("--save " + dir.file("file/ck.steps") +
+                                      ": cannot create the directory"));
+    CHECK_THROWS_WITH(check_checkpoint_root(dir.file("file")),
+                      Catch::Contains("exists and is not a checkpoint link (a file)"));
+    CHECK_FALSE(fs::exists(dir.file("file/ck.steps")));
+    fs::create_directories(dir.file("empty"));
+    check_checkpoint_root(dir.file("empty"));
+    CHECK(fs::is_directory(dir.file("empty")));  // removed only at the first save
+    CHECK_FALSE(fs::exists(dir.file("empty.steps")));
+    prepare_checkpoint_root(dir.file("empty"));
+    CHECK_FALSE(fs::exists(dir.file("empty")));
+    CHECK(fs::is_directory(dir.file("empty.steps")));
+}
+
 TEST_CASE("saves: every --save-every steps and at the last step, none without --save",
           "[checkpoint]") {
     const SavePolicy every_6{"ck", 6, 3, 20};
