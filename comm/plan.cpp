@@ -64,9 +64,22 @@ RoundCost round_cost(const PlanInput& in, Method method) {
     return r;
 }
 
+namespace {
+
+// What one sync costs on the link before any of it hides behind compute.
+double link_seconds(const RoundCost& r, double gbps) {
+    const double transfer = gbps > 0 ? 8 * r.bytes / (gbps * 1e9) : 0;
+    return r.collectives * r.latency_seconds + transfer;
+}
+
+}  // namespace
+
+double sync_seconds(const PlanInput& in, Method method) {
+    return link_seconds(round_cost(in, method), in.link.gbps);
+}
+
 double round_seconds(const RoundCost& r, double gbps) {
-    double transfer = gbps > 0 ? 8 * r.bytes / (gbps * 1e9) : 0;
-    double wait = std::max(0.0, r.collectives * r.latency_seconds + transfer - r.hidden_seconds);
+    double wait = std::max(0.0, link_seconds(r, gbps) - r.hidden_seconds);
     return r.compute_seconds + r.syncs * wait;
 }
 

@@ -51,6 +51,8 @@ struct RoundCost {
 RoundCost round_cost(const PlanInput& in, Method method);
 const char* method_name(Method method);
 
+// Seconds one sync of the method waits on the link, with nothing hidden behind compute.
+double sync_seconds(const PlanInput& in, Method method);
 // Wall time of the round over a link of gbps (0: unlimited bandwidth).
 double round_seconds(const RoundCost& round, double gbps);
 double utilisation(const RoundCost& round, double gbps);

@@ -23,8 +23,7 @@ namespace {
 
 std::vector<int> parse_sizes(const std::string& text) {
     std::vector<int> sizes;
-    std::stringstream in(text);
-    for (std::string item; std::getline(in, item, ',');) {
+    for (const std::string& item : split_list(text, ',')) {
         int v = 0;
         require(parse_int(item, v) && v > 0,
                 "--island-sizes '" + text + "': '" + item + "' is not a positive integer");
@@ -100,8 +99,7 @@ std::vector<int> parse_island_ids(const std::string& ids, int islands, const std
         return out;
     }
     const std::string what = name + " '" + ids + "': ";
-    std::stringstream in(ids);
-    for (std::string word; std::getline(in, word, ',');) {
+    for (const std::string& word : split_list(ids, ',')) {
         int id = -1;
         // A bound keeps the data's stream count and the checkpoint's directories sane.
         require(parse_int(word, id) && id >= 0 && id < 4096,

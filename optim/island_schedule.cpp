@@ -3,7 +3,6 @@
 #include "optim/island_schedule.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include "util/error.h"
 #include "util/parse.h"
@@ -26,15 +25,13 @@ int parse_count(const std::string& text) {
 IslandSchedule::IslandSchedule(const std::string& spec, int islands, double drop_prob,
                                uint64_t seed)
     : islands_(islands), drop_prob_(drop_prob), seed_(seed) {
-    std::stringstream in(spec);
-    for (std::string item; std::getline(in, item, ',');) {
+    for (const std::string& item : split_list(spec, ',')) {
         const size_t dash = item.find('-'), colon = item.find(':');
         require(dash != std::string::npos && colon != std::string::npos && dash < colon,
                 kOption + ": '" + item + "' is not FROM-TO:ISLAND+ISLAND...");
         Range r{parse_count(item.substr(0, dash)),
                 parse_count(item.substr(dash + 1, colon - dash - 1)), {}};
-        std::stringstream ids(item.substr(colon + 1));
-        for (std::string id; std::getline(ids, id, '+');) {
+        for (const std::string& id : split_list(item.substr(colon + 1), '+')) {
             const int island = parse_count(id);
             require(std::find(r.islands.begin(), r.islands.end(), island) == r.islands.end(),
                     kOption + ": '" + item + "' names island " + id + " twice");

@@ -57,20 +57,20 @@ TEST_CASE("numbers that make no sense are refused before step 1", "[cli][bad-inp
     TempDir dir;
     const std::string run = small_run(dir) + " --steps 4 ";
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"--weight-decay nan", "--weight-decay must be finite"},
-        {"--weight-decay inf", "--weight-decay must be finite"},
-        {"--weight-decay -0.1", "--weight-decay must be finite and not negative"},
-        {"--min-lr-fraction nan", "--min-lr-fraction must be within [0, 1]"},
-        {"--min-lr-fraction -1", "--min-lr-fraction must be within [0, 1]"},
-        {"--min-lr-fraction 2", "--min-lr-fraction must be within [0, 1]"},
-        {"--grad-clip nan", "--grad-clip must be finite"},
-        {"--grad-clip -1", "--grad-clip must be finite and not negative"},
-        {"--grad-clip inf", "--grad-clip must be finite"},
-        {"--lr 1e30", "--lr must be within (0, 1]"},
-        {"--lr nan", "--lr must be within (0, 1]"},
-        {"--save-every -2", "--save-every must not be negative"},
-        {"--seed -1", "--seed: must not be negative, got -1"},
-        {"--val-batches 0", "--val-batches must be positive"},
+        {"--weight-decay nan", "--weight-decay: 'nan' is not a finite number >= 0"},
+        {"--weight-decay inf", "--weight-decay: 'inf' is not a finite number >= 0"},
+        {"--weight-decay -0.1", "--weight-decay: '-0.1' is not a finite number >= 0"},
+        {"--min-lr-fraction nan", "--min-lr-fraction: 'nan' is not a finite number within [0, 1]"},
+        {"--min-lr-fraction -1", "--min-lr-fraction: '-1' is not a finite number within [0, 1]"},
+        {"--min-lr-fraction 2", "--min-lr-fraction: '2' is not a finite number within [0, 1]"},
+        {"--grad-clip nan", "--grad-clip: 'nan' is not a finite number >= 0"},
+        {"--grad-clip -1", "--grad-clip: '-1' is not a finite number >= 0"},
+        {"--grad-clip inf", "--grad-clip: 'inf' is not a finite number >= 0"},
+        {"--lr 1e30", "--lr: '1e30' is not a finite number within (0, 1]"},
+        {"--lr nan", "--lr: 'nan' is not a finite number within (0, 1]"},
+        {"--save-every -2", "--save-every: '-2' is not a whole number within 0..1000000000"},
+        {"--seed -1", "--seed: '-1' is not a whole number within 0..18446744073709551615"},
+        {"--val-batches 0", "--val-batches: '0' is not a whole number within 1..1048576"},
         {"--mode diloco --islands 1 --inner-steps 2 --island-schedule 1-2:0+0",
          "'1-2:0+0' names island 0 twice"},
     };
@@ -84,10 +84,12 @@ TEST_CASE("generate refuses impossible sampling options", "[cli][bad-input]") {
     TempDir dir;
     REQUIRE(run_diloco(small_run(dir) + " --steps 1 --save " + dir.file("ck")).exit_code == 0);
     const std::string gen = "generate --checkpoint " + dir.file("ck") + " --tokens 2 ";
-    check_early_error(run_diloco(gen + "--temperature nan"), "--temperature must be finite");
-    check_early_error(run_diloco(gen + "--temperature -1"), "--temperature must be finite and not");
-    check_early_error(run_diloco(gen + "--top-k -1"), "--top-k must not be negative");
-    check_early_error(run_diloco(gen + "--seed -1"), "--seed: must not be negative, got -1");
+    check_early_error(run_diloco(gen + "--temperature nan"),
+                      "--temperature: 'nan' is not a finite number >= 0");
+    check_early_error(run_diloco(gen + "--temperature -1"),
+                      "--temperature: '-1' is not a finite number >= 0");
+    check_early_error(run_diloco(gen + "--top-k -1"), "--top-k: '-1' is not a whole number");
+    check_early_error(run_diloco(gen + "--seed -1"), "--seed: '-1' is not a whole number");
 }
 
 TEST_CASE("a --save that cannot be a directory fails before step 1", "[cli][bad-input]") {

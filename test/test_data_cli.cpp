@@ -114,7 +114,7 @@ TEST_CASE("tokenizer train writes files that encode and decode", "[data][cli]") 
           "the island model learns \xff\xfe bytes");
     check_one_line_error(
         run_diloco("tokenizer train --vocab 100 --out " + dir.file("t2") + " " + dir.file("texts")),
-        "--vocab must be at least 257");
+        "--vocab: '100' is not a whole number within 257..16777216");
 }
 
 TEST_CASE("prepare: the C4 sample with one island equals the reference ids", "[data][cli]") {

@@ -124,7 +124,7 @@ TEST_CASE("a --save directory that is not a checkpoint link is refused before st
     CHECK(r.out.find("step ") == std::string::npos);
     auto keep = diloco::test::run_diloco(run + "--keep -1 --save " + dir.file("ck"));
     CHECK(keep.exit_code != 0);
-    CHECK_THAT(keep.err, Contains("--keep must not be negative"));
+    CHECK_THAT(keep.err, Contains("--keep: '-1' is not a whole number within 0..1048576"));
     // An empty directory becomes the link; a link keeps its old save until the new one.
     std::filesystem::create_directories(dir.file("empty"));
     CHECK(diloco::test::run_diloco(run + "--save " + dir.file("empty")).exit_code == 0);
@@ -316,7 +316,9 @@ TEST_CASE("supervise refuses options that cannot work before starting anything",
           "[cli][bad-input]") {
     const std::pair<const char*, const char*> cases[] = {
         {"-- true", "the command has no --save DIR"},
-        {"--grace 0 -- true --save ck", "--min-hosts, --slots and --grace must be positive"},
+        {"--grace 0 -- true --save ck", "--grace: '0' is not a whole number within 1..3600"},
+        {"--min-hosts 5 --hosts a --probe true -- true --save ck",
+         "--min-hosts 5 exceeds the 1 host(s) of --hosts"},
         {"--hosts a,b -- true --save ck", "--hosts needs --probe"},
         {"--stall 5 -- true --save ck", "--stall watches the metrics log"},
         {"-- true --island-ids {island-ids} --save ck", "{island-ids} in the command need --hosts"},

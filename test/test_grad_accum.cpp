@@ -98,12 +98,12 @@ TEST_CASE("tokens per step (--batch-tokens) or a TOML key set the micro-batches"
 TEST_CASE("bad accumulation and peak-rate options are one-line errors", "[accum]") {
     TempDir dir;
     const std::string common = "train" + corpus(dir) + kShape + " --steps 2 --batch 2";
-    check_one_line_error(run_diloco(common + " --grad-accum 0"), "--grad-accum must be positive");
+    check_one_line_error(run_diloco(common + " --grad-accum 0"), "--grad-accum: '0' is not a whole number within 1..1048576");
     check_one_line_error(run_diloco(common + " --batch-tokens 100"),
                          "--batch-tokens 100 is not a whole number of micro-batches of "
                          "--batch x --seq = 32 tokens");
     check_one_line_error(run_diloco(common + " --grad-accum 2 --batch-tokens 64"),
                          "--grad-accum and --batch-tokens exclude each other");
     check_one_line_error(run_diloco(common + " --peak-tflops -1"),
-                         "--peak-tflops must be a positive rate");
+                         "--peak-tflops: '-1' is not a finite number >= 0");
 }

@@ -314,7 +314,7 @@ TEST_CASE("bad island setups: one error on rank 0, every rank exits, no hang", "
     check(run_mpi(4, "train --mode diloco --island-sizes 2,1 --steps 4 --inner-steps 2" + data),
           "--island-sizes 2,1 sums to 3, but the world has 4 ranks");
     check(run_mpi(2, "train --mode diloco --islands 2 --steps 4 --inner-steps 0" + data),
-          "--inner-steps must be positive (H = 0)");
+          "--inner-steps: '0' is not a whole number within 1..1000000000");
     require_ok(run_mpi(2, "train --mode diloco --islands 2 --steps 4 --inner-steps 2 --save " +
                               dir.file("ck") + data));
     check(run_mpi(2, "train --mode diloco --islands 2 --steps 4 --inner-steps 2 --preset "

@@ -142,9 +142,9 @@ TEST_CASE("bad streaming and codec options are clear errors", "[streaming]") {
     const std::pair<const char*, const char*> cases[] = {
         {" --fragments 5", "--fragments 5 must be in 1..4"},
         {" --fragments 2 --overlap 2", "--overlap 2 must be in 0..1"},
-        {" --merge-alpha 1.5", "--merge-alpha must be in [0, 1]"},
+        {" --merge-alpha 1.5", "--merge-alpha: '1.5' is not a finite number within [0, 1]"},
         {" --outer-codec int3", "int3"},
-        {" --outer-prune 1", "--outer-prune must be in [0, 1)"},
+        {" --outer-prune 1", "--outer-prune: '1' is not a finite number within [0, 1)"},
         {" --overlap 1 --save-every 8", "not with --overlap > 0"},
     };
     for (const auto& [flags, message] : cases) {

@@ -11,6 +11,7 @@
 #include "tools/commands.h"
 #include "tools/data_source.h"
 #include "tools/device.h"
+#include "tools/options.h"
 #include "util/error.h"
 #include "util/safetensors.h"
 
@@ -54,8 +55,6 @@ void write_dump(Gpt& model, const std::vector<TokenBatch>& batches, int seq,
 void run_eval(const EvalOptions& o) {
     ModelCheckpoint ck = load_model(o.checkpoint);
     const int seq = o.seq == 0 ? ck.config.max_seq : o.seq;
-    require(o.batch > 0, "--batch must be positive, got " + std::to_string(o.batch));
-    require(o.val_batches >= 0, "--val-batches must not be negative");
     require(seq > 0 && seq <= ck.config.max_seq,
             "--seq " + std::to_string(seq) + " is outside the model's context of 1.." +
                 std::to_string(ck.config.max_seq) + " tokens (" + o.checkpoint + ")");
@@ -98,13 +97,12 @@ void add_eval_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("eval", "validation loss and perplexity of a checkpoint");
     cmd->add_option("--checkpoint", o->checkpoint, "checkpoint directory")->required();
     add_data_options(*cmd, o->data, o->val_fraction);
-    cmd->add_option("--batch", o->batch, "validation windows per forward pass")
-        ->capture_default_str();
-    cmd->add_option("--seq", o->seq, "tokens per window (0: the model's context)")
-        ->capture_default_str();
-    cmd->add_option("--val-batches", o->val_batches,
-                    "batches of validation windows to use (0: all of them)")
-        ->capture_default_str();
+    add_number(*cmd, "--batch", o->batch, {.min = 1, .max = 1 << 16},
+               "validation windows per forward pass");
+    add_number(*cmd, "--seq", o->seq, {.min = 0, .max = 1 << 20},
+               "tokens per window (0: the model's context)");
+    add_number(*cmd, "--val-batches", o->val_batches, {.min = 0},
+               "batches of validation windows to use (0: all of them)");
     cmd->add_flag("--json", o->json, "print one JSON object instead of a line of text");
     cmd->add_option("--dump", o->dump,
                     "also write the windows' ids, logits and per-token losses to this "

@@ -13,6 +13,7 @@
 #include "model/gpt.h"
 #include "tools/commands.h"
 #include "tools/device.h"
+#include "tools/options.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -80,12 +81,6 @@ private:
 };
 
 void run_generate(const GenerateOptions& o) {
-    require(o.tokens >= 0, "--tokens must not be negative");
-    require(o.temperature >= 0 && std::isfinite(o.temperature),
-            "--temperature must be finite and not negative (0: greedy), got " +
-                std::to_string(o.temperature));
-    require(o.top_k >= 0, "--top-k must not be negative (0: all), got " + std::to_string(o.top_k));
-    require(!o.prompt.empty(), "--prompt must not be empty");
     ModelCheckpoint ck = load_model(o.checkpoint);
     TextCodec codec(o.checkpoint, ck.config.vocab);
     Device device = make_device(o.device, NodePlace{});
@@ -124,14 +119,11 @@ void add_generate_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("generate", "sample text from a trained checkpoint");
     cmd->add_option("--checkpoint", o->checkpoint, "checkpoint directory")->required();
     cmd->add_option("--prompt", o->prompt, "text to continue")->capture_default_str();
-    cmd->add_option("--tokens", o->tokens, "tokens to sample")->capture_default_str();
-    cmd->add_option("--temperature", o->temperature, "softmax temperature (0: greedy)")
-        ->capture_default_str();
-    cmd->add_option("--top-k", o->top_k, "sample among the k likeliest (0: all)")
-        ->capture_default_str();
-    cmd->add_option("--seed", o->seed, "sampling seed")
-        ->check(not_negative())
-        ->capture_default_str();
+    add_number(*cmd, "--tokens", o->tokens, {.min = 0, .max = 1 << 30}, "tokens to sample");
+    add_number(*cmd, "--temperature", o->temperature, {.min = 0},
+               "softmax temperature (0: greedy)");
+    add_number(*cmd, "--top-k", o->top_k, {.min = 0}, "sample among the k likeliest (0: all)");
+    add_number(*cmd, "--seed", o->seed, {}, "sampling seed");
     add_device_options(*cmd, o->device);
     cmd->callback([o] { run_generate(*o); });
 }

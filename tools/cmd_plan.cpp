@@ -11,6 +11,7 @@
 #include "model/layout.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
+#include "tools/options.h"
 #include "util/error.h"
 #include "util/format.h"
 
@@ -41,7 +42,6 @@ struct PlanOptions {
 // The vocabulary a preset is usually trained with: bytes for tiny (the built-in corpus),
 // GPT-2's tokenizer for the others. It matters: the embedding is a large part of small models.
 uint64_t preset_params(const std::string& preset, int vocab) {
-    require(vocab >= 0, "--vocab must not be negative");
     if (vocab == 0) vocab = preset == "tiny" ? 256 : 50257;
     GptConfig config = preset_config(preset, vocab);
     validate(config);
@@ -160,25 +160,28 @@ void add_plan_command(CLI::App& app) {
     add_config_option(*cmd, o->config);
     cmd->add_option("--preset", o->preset, "model shape: tiny, gpt2-124m, paper-60m, "
                                            "paper-150m, paper-400m");
-    cmd->add_option("--vocab", o->vocab,
-                    "vocabulary of --preset (default: 256 for tiny, 50257 for the others)");
-    cmd->add_option("--params", o->params, "parameter count, e.g. 1.5e9 (instead of --preset)");
-    cmd->add_option("--step-ms", o->step_ms, "compute time of one inner step, milliseconds");
-    cmd->add_option("--islands", o->islands, "K: islands, each with its own link")
-        ->capture_default_str();
-    cmd->add_option("--inner-steps", o->inner_steps, "H: inner steps between outer steps")
-        ->capture_default_str();
-    cmd->add_option("--fragments", o->fragments, "F: Streaming DiLoCo's fragments")
-        ->capture_default_str();
-    cmd->add_option("--overlap", o->overlap,
-                    "TAU: inner steps a fragment's sync may overlap (streaming)")
-        ->capture_default_str();
+    add_number(*cmd, "--vocab", o->vocab, {.min = 0, .max = 1 << 24},
+               "vocabulary of --preset (0: 256 for tiny, 50257 for the others)");
+    add_number(*cmd, "--params", o->params, {.min = 1, .max = 1e15},
+               "parameter count, e.g. 1.5e9 (instead of --preset)")
+        ->default_str("");
+    add_number(*cmd, "--step-ms", o->step_ms, {.min = 0, .min_open = true},
+               "compute time of one inner step, milliseconds")
+        ->default_str("");
+    add_number(*cmd, "--islands", o->islands, {.min = 2, .max = 4096},
+               "K: islands, each with its own link");
+    add_number(*cmd, "--inner-steps", o->inner_steps, {.min = 1, .max = 1'000'000'000},
+               "H: inner steps between outer steps");
+    add_number(*cmd, "--fragments", o->fragments, {.min = 1, .max = 1024},
+               "F: Streaming DiLoCo's fragments");
+    add_number(*cmd, "--overlap", o->overlap, {.min = 0, .max = 1'000'000'000},
+               "TAU: inner steps a fragment's sync may overlap (streaming)");
     add_enum_option(*cmd, "--outer-codec", o->outer_codec, kCodecs, codec_name,
                     "DiLoCo's and streaming's wire format: fp32, bf16, fp16, int8, e3m0, int4");
-    cmd->add_option("--wan-gbps", o->wan_gbps, "link bandwidth per island, Gbit/s (0: unlimited)")
-        ->capture_default_str();
-    cmd->add_option("--wan-latency-ms", o->wan_latency_ms, "link latency per collective, ms")
-        ->capture_default_str();
+    add_number(*cmd, "--wan-gbps", o->wan_gbps, {.min = 0},
+               "link bandwidth per island, Gbit/s (0: unlimited)");
+    add_number(*cmd, "--wan-latency-ms", o->wan_latency_ms, {.min = 0},
+               "link latency per collective, ms");
     cmd->add_flag("--json", o->json, "print one JSON object instead of the table");
     cmd->callback([o, cmd] {
         apply_config_file(*cmd, o->config);

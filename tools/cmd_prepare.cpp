@@ -2,11 +2,13 @@
 // stderr when it is a terminal, a summary line on stdout at the end.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 
 #include "data/prepare.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 #include "tools/read_report.h"
 #include "util/error.h"
 #include "util/format.h"
@@ -100,27 +102,32 @@ void add_prepare_command(CLI::App& app) {
         ->required();
     cmd->add_option("--out", o.out, "output directory (shards, manifest.json, tokenizer files)")
         ->required();
-    cmd->add_option("--islands", o.islands, "islands to deal training documents to")
-        ->capture_default_str();
+    add_number(*cmd, "--islands", o.islands, {.min = 1, .max = 4096},
+               "islands to deal training documents to");
     cmd->add_option("--split", a->split,
                     "iid (round robin), domain (by URL host) or cluster "
                     "(k-means over tf-idf)")
         ->capture_default_str();
-    auto docs = cmd->add_option("--val-docs", o.val_docs,
-                                "validation: the first N documents, whole (a text file is one)")
-                    ->check(CLI::NonNegativeNumber);
+    auto docs = add_number(*cmd, "--val-docs", o.val_docs, {.min = 0},
+                           "validation: the first N documents, whole (a text file is one; 0: "
+                           "none, all for training)")
+                    ->default_str("");
+    // A validation set of nothing would be refused by train only after the data is written.
     a->val_fraction_option =
-        cmd->add_option("--val-fraction", a->val_fraction,
-                        "validation (default): of JSON-lines documents the first, then one in "
-                        "every 1/F (F = 0.01); of each text file the last F of its tokens "
-                        "(F = 0.1, nanoGPT's split of Tiny Shakespeare), so one book gives both "
-                        "sets")
+        add_number(*cmd, "--val-fraction", a->val_fraction,
+                   {.min = 0, .max = 1, .min_open = true, .max_open = true},
+                   "validation (default): of JSON-lines documents the first, then one in "
+                   "every 1/F (F = 0.01); of each text file the last F of its tokens "
+                   "(F = 0.1, nanoGPT's split of Tiny Shakespeare), so one book gives both "
+                   "sets")
+            ->default_str("")
             ->excludes(docs);
-    cmd->add_option("--shard-tokens", o.shard_tokens, "tokens per shard file")
-        ->capture_default_str();
+    // The shard header counts tokens in an int32.
+    add_number(*cmd, "--shard-tokens", o.shard_tokens, {.min = 1, .max = INT32_MAX},
+               "tokens per shard file");
     cmd->add_option("--field", o.field, "JSON-lines field holding the text")->capture_default_str();
     cmd->add_flag("--strict", o.strict, "a malformed JSON line is an error (default: skipped)");
-    cmd->add_option("--seed", o.seed, "seed of the cluster split")->capture_default_str();
+    add_number(*cmd, "--seed", o.seed, {}, "seed of the cluster split");
     cmd->add_option("inputs", o.inputs,
                     "text files (one document each, cut by tokens for validation), directories "
                     "of them, JSON lines (.gz)")

@@ -20,6 +20,7 @@
 
 #include "checkpoint/writer.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 #include "util/error.h"
 
 namespace diloco {
@@ -35,10 +36,15 @@ struct SuperviseOptions {
     double poll_s = 2;
     double stall_s = 0;
     int grace_s = 5;
+    double host_wait_s = 3600;  // 0: wait for --min-hosts as long as it takes
     std::vector<std::string> command;
 };
 
 using Clock = std::chrono::steady_clock;
+
+// How often a wait for hosts says what it waits for.
+constexpr double kSayEvery = 60;
+constexpr double kWeekSeconds = 7 * 24 * 3600;
 
 double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
@@ -81,10 +87,9 @@ public:
         require(!save_.empty(), "supervise: the command has no --save DIR, so a restart could "
                                 "not resume: add one (and --save-every)");
         require(o.hosts.empty() || !o.probe.empty(), "supervise: --hosts needs --probe");
-        require(o.min_hosts >= 1 && o.slots >= 1 && o.restarts >= 0 && o.poll_s > 0 &&
-                    o.stall_s >= 0 && o.grace_s >= 1,
-                "supervise: --min-hosts, --slots and --grace must be positive, --restarts and "
-                "--stall not negative, --poll positive");
+        require(o.min_hosts <= std::max<int>(1, static_cast<int>(o.hosts.size())),
+                "supervise: --min-hosts " + std::to_string(o.min_hosts) + " exceeds the " +
+                    std::to_string(o.hosts.size()) + " host(s) of --hosts: it could never start");
         require(o.stall_s == 0 || !log_.empty(),
                 "supervise: --stall watches the metrics log: the command needs --log FILE");
         const bool placeholders = std::ranges::any_of(o.command, [](const std::string& w) {
@@ -151,14 +156,28 @@ private:
         return up;
     }
 
-    // The hosts that answer their probe, once there are at least --min-hosts of them.
+    // The hosts that answer their probe, once there are at least --min-hosts of them: said when
+    // the wait begins and each minute after, and given up after --host-wait seconds.
     std::vector<std::string> wait_for_hosts() const {
         if (o_.hosts.empty()) return {};
-        for (bool said = false;; said = true) {
+        const auto start = Clock::now();
+        double said_at = -kSayEvery;
+        for (;;) {
             std::vector<std::string> up = live_hosts();
             if (static_cast<int>(up.size()) >= o_.min_hosts) return up;
-            if (!said) say("waiting for hosts: " + describe(up) + " answer");
-            std::this_thread::sleep_for(std::chrono::duration<double>(o_.poll_s));
+            const double waited = seconds_since(start);
+            const std::string what = describe(up) + " answer, --min-hosts " +
+                                     std::to_string(o_.min_hosts) + " needed";
+            require(o_.host_wait_s == 0 || waited < o_.host_wait_s,
+                    "supervise: gave up after waiting " + fmt(waited) + " s (--host-wait) for "
+                    "hosts: " + what);
+            if (waited - said_at >= kSayEvery) {
+                say("waiting for hosts (" + fmt(waited) + " s so far): " + what);
+                said_at = waited;
+            }
+            double pause = o_.poll_s;
+            if (o_.host_wait_s > 0) pause = std::min(pause, o_.host_wait_s - waited);
+            std::this_thread::sleep_for(std::chrono::duration<double>(pause));
         }
     }
 
@@ -316,27 +335,28 @@ void add_supervise_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "supervise", "run a training job and start it again from its last checkpoint when it "
                      "dies, on the hosts that answer");
-    cmd->add_option("--restarts", o->restarts, "failures tolerated before giving up")
-        ->capture_default_str();
-    cmd->add_option("--hosts", o->hosts,
-                    "hosts of the job, for {hosts}, {np} and {island-ids} (each host's place "
-                    "in this list, for --island-ids with one island per host) in COMMAND")
-        ->delimiter(',');
+    add_number(*cmd, "--restarts", o->restarts, {.min = 0, .max = 1 << 20},
+               "failures tolerated before giving up");
+    add_list(*cmd, "--hosts", o->hosts, CLI::Validator(),
+             "hosts of the job, for {hosts}, {np} and {island-ids} (each host's place in this "
+             "list, for --island-ids with one island per host) in COMMAND");
     cmd->add_option("--probe", o->probe,
                     "shell command that succeeds when {host} is alive and reachable");
-    cmd->add_option("--min-hosts", o->min_hosts, "hosts needed to start")->capture_default_str();
-    cmd->add_option("--slots", o->slots, "ranks per host in {hosts} and {np}")
-        ->capture_default_str();
-    cmd->add_option("--poll", o->poll_s, "seconds between probes of hosts that are down")
-        ->capture_default_str();
-    cmd->add_option("--stall", o->stall_s,
-                    "seconds without a new record in the command's --log before the job is "
-                    "stopped and started again (0: never)")
-        ->capture_default_str();
-    cmd->add_option("--grace", o->grace_s,
-                    "seconds the islands alive get to keep their round's progress when a rank "
-                    "dies (Open MPI's odls_base_sigkill_timeout, unless set)")
-        ->capture_default_str();
+    add_number(*cmd, "--min-hosts", o->min_hosts, {.min = 1, .max = 4096},
+               "hosts needed to start (at most those of --hosts)");
+    add_number(*cmd, "--host-wait", o->host_wait_s, {.min = 0, .max = kWeekSeconds},
+               "seconds to wait for --min-hosts hosts to answer before giving up (0: no limit; "
+               "the wait is reported each minute)");
+    add_number(*cmd, "--slots", o->slots, {.min = 1, .max = 4096},
+               "ranks per host in {hosts} and {np}");
+    add_number(*cmd, "--poll", o->poll_s, {.min = 0, .max = 3600, .min_open = true},
+               "seconds between probes of hosts that are down");
+    add_number(*cmd, "--stall", o->stall_s, {.min = 0, .max = kWeekSeconds},
+               "seconds without a new record in the command's --log before the job is "
+               "stopped and started again (0: never)");
+    add_number(*cmd, "--grace", o->grace_s, {.min = 1, .max = 3600},
+               "seconds the islands alive get to keep their round's progress when a rank "
+               "dies (Open MPI's odls_base_sigkill_timeout, unless set)");
     cmd->add_option("command", o->command,
                     "the job, e.g. mpirun -H {hosts} -np {np} diloco train ... --save DIR")
         ->required();

@@ -9,6 +9,7 @@
 #include "data/documents.h"
 #include "data/tokenizer.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 #include "tools/read_report.h"
 #include "util/error.h"
 #include "util/format.h"
@@ -74,8 +75,6 @@ void run_decode(const TokenizerOptions& o) {
 }
 
 void run_train(const TokenizerOptions& o) {
-    require(o.vocab >= 257, "--vocab must be at least 257 (256 bytes and <|endoftext|>), got " +
-                                std::to_string(o.vocab));
     auto start = std::chrono::steady_clock::now();
     DocumentReader reader(expand_inputs(o.inputs), o.field, o.strict);
     std::string text;
@@ -122,7 +121,11 @@ void add_tokenizer_command(CLI::App& app) {
     decode->callback([o] { run_decode(*o); });
 
     CLI::App* train = cmd->add_subcommand("train", "learn a byte-level BPE vocabulary");
-    train->add_option("--vocab", o->vocab, "vocabulary size, <|endoftext|> included")->required();
+    // 256 bytes and <|endoftext|> at least; at most the largest vocabulary a model takes.
+    add_number(*train, "--vocab", o->vocab, {.min = 257, .max = 1 << 24},
+               "vocabulary size, <|endoftext|> included")
+        ->default_str("")
+        ->required();
     train->add_option("--out", o->out, "directory for encoder.json and vocab.bpe")->required();
     add_reader_options(*train, *o);
     train->callback([o] { run_train(*o); });

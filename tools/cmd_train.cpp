@@ -5,58 +5,40 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 
 #include "checkpoint/writer.h"
+#include "comm/plan.h"
 #include "comm/ranks.h"
+#include "model/layout.h"
 #include "tools/commands.h"
 #include "tools/config_file.h"
 #include "tools/data_source.h"
+#include "tools/options.h"
 #include "tools/train_hooks.h"
 #include "util/error.h"
+#include "util/format.h"
 #include "util/stop_signal.h"
 
 namespace diloco {
 
 namespace {
 
+// Ranges of the options: bounds far past any real run, that keep products of them in 64 bits.
+constexpr int kMaxSteps = 1'000'000'000;
+constexpr Range<int> kBatchRange{.min = 1, .max = 1 << 16};
+constexpr Range<float> kFractionBelowOne{.min = 0, .max = 1, .max_open = true};
+constexpr double kWeekSeconds = 7 * 24 * 3600;
+
+// Each option's own range is checked as it is read (add_number); these are its combinations.
 void check_options(const TrainOptions& o) {
-    const InnerConfig& c = o.inner;
-    require(o.steps() > 0, "--steps must be positive, got " + std::to_string(o.steps()));
-    require(c.batch > 0, "--batch must be positive, got " + std::to_string(c.batch));
-    require(c.seq > 0, "--seq must be positive, got " + std::to_string(c.seq));
-    require(c.grad_accum > 0, "--grad-accum must be positive, got " + std::to_string(c.grad_accum));
-    require(o.batch_tokens == 0 || c.grad_accum == 1,
+    require(o.batch_tokens == 0 || o.inner.grad_accum == 1,
             "--grad-accum and --batch-tokens exclude each other: give one");
-    require(o.peak_tflops >= 0 && std::isfinite(o.peak_tflops),
-            "--peak-tflops must be a positive rate (0: from the table or measured)");
-    const LrSchedule& s = c.schedule;
-    // AdamW moves each weight by about lr per step: past 1 the run can only diverge.
-    require(s.max_lr > 0 && s.max_lr <= 1,
-            "--lr must be within (0, 1], got " + std::to_string(s.max_lr));
-    require(s.warmup_steps >= 0, "--warmup must not be negative");
-    require(s.min_lr_fraction >= 0 && s.min_lr_fraction <= 1,
-            "--min-lr-fraction must be within [0, 1], got " + std::to_string(s.min_lr_fraction));
-    require(c.adamw.weight_decay >= 0 && std::isfinite(c.adamw.weight_decay),
-            "--weight-decay must be finite and not negative, got " +
-                std::to_string(c.adamw.weight_decay));
-    require(c.grad_clip >= 0 && std::isfinite(c.grad_clip),
-            "--grad-clip must be finite and not negative (0: off), got " +
-                std::to_string(c.grad_clip));
-    require(o.val_batches > 0, "--val-batches must be positive, got " +
-                                   std::to_string(o.val_batches));
-    require(o.save_every >= 0, "--save-every must not be negative, got " +
-                                   std::to_string(o.save_every));
-    require(o.sync_timeout >= 0 && std::isfinite(o.sync_timeout),
-            "--sync-timeout must be a finite number of seconds (0: none)");
-    require(o.keep >= 0, "--keep must not be negative (0: keep every save), got " +
-                             std::to_string(o.keep));
-    require(o.stop_at >= 0 && o.stop_at <= o.steps(), "--stop-at must be within 0..--steps");
-    require(o.print_every > 0, "--print-every must be positive, got " +
-                                   std::to_string(o.print_every));
+    require(o.stop_at <= o.steps(), "--stop-at " + std::to_string(o.stop_at) +
+                                        " is past --steps " + std::to_string(o.steps()));
     const int h = o.diloco.inner_steps;
-    require(h > 0, "--inner-steps must be positive (H = " + std::to_string(h) + ")");
     validate(o.diloco.outer);
     validate(o.wan);
     if (o.mode() != Mode::diloco) return;
@@ -97,6 +79,32 @@ void check_island_batch(const TrainOptions& o, const Topology& t) {
     require(o.batch_tokens == 0,
             what + " and --batch-tokens exclude each other: --batch-tokens gives every island "
                    "the same tokens per step");
+}
+
+// A simulated link on which one sync outlasts --sync-timeout would keep the run silent for that
+// long: refused with the time it would take (the cost model of `diloco plan`).
+void check_link_wait(const TrainOptions& o, const Topology& t, uint64_t params) {
+    if (!o.wan.active() || o.sync_timeout == 0 || t.islands < 2 || o.mode() == Mode::local)
+        return;
+    PlanInput in;
+    in.params = params;
+    in.islands = t.islands;
+    in.inner_steps = o.diloco.inner_steps;
+    in.fragments = o.diloco.fragments;
+    in.codec = o.diloco.codec;
+    in.link = o.wan;
+    const Method method = o.mode() == Mode::ddp       ? Method::ddp
+                          : o.diloco.fragments > 1 ? Method::streaming
+                                                   : Method::diloco;
+    const double seconds = sync_seconds(in, method);
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "--wan-gbps %g, --wan-latency-ms %g: one %s sync of %s parameters would take "
+                  "%.3g s on the simulated link, more than --sync-timeout %g s: raise "
+                  "--wan-gbps, or --sync-timeout (0: no limit) to wait that long",
+                  o.wan.gbps, o.wan.latency_ms, method_name(method), thousands(params).c_str(),
+                  seconds, o.sync_timeout);
+    require(seconds <= o.sync_timeout, text);
 }
 
 // Micro-batches per step: --grad-accum, or what --batch-tokens asks of this rank's island
@@ -166,11 +174,12 @@ void setup(Run& run, TrainOptions& o, Comm& world) {
     const InnerConfig inner = inner_config(o, t);
     run.device = make_device(device, gpu);  // before anything is written
     run.data = load_data(o, t);
+    GptConfig model = preset_config(o.preset, run.data->vocab());
+    model.eot = run.data->eot();
+    check_link_wait(o, t, build_layout(model).total);
     if (!o.save.empty() && t.world_rank == 0) check_checkpoint_root(o.save);
     if (t.world_rank == 0)  // before the model: the probe's buffers come and go
         run.peak = peak_rate(*run.device.backend, run.device.gpu >= 0, o.peak_tflops);
-    GptConfig model = preset_config(o.preset, run.data->vocab());
-    model.eot = run.data->eot();
     run.trainer = std::make_unique<InnerTrainer>(*run.device.backend, model, *run.data, inner);
     run.trainer->init_params();
     require(o.init.empty() || o.resume.empty(), "--init and --resume exclude each other");
@@ -230,40 +239,50 @@ void add_batch_options(CLI::App& cmd, TrainOptions& o) {
     const char* group = "Data";
     add_data_options(cmd, o.data, o.val_fraction);
     for (const char* name : {"--data", "--val-fraction"}) cmd.get_option(name)->group(group);
-    cmd.add_option("--batch", o.inner.batch,
-                   "sequences per micro-batch and rank, and per validation batch")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--island-batch", o.island_batch,
-                   "sequences per micro-batch and rank of each island, in island order, e.g. "
-                   "16,2 for a slow second island (default: --batch everywhere)")
-        ->delimiter(',')->check(CLI::PositiveNumber)->group(group);
-    cmd.add_option("--seq", o.inner.seq, "tokens per sequence")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--grad-accum", o.inner.grad_accum,
-                   "micro-batches per step: a step takes batch x grad-accum sequences per rank")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--batch-tokens", o.batch_tokens,
-                   "tokens per step and island (sets --grad-accum; ddp: per island of the world)")
+    add_number(cmd, "--batch", o.inner.batch, kBatchRange,
+               "sequences per micro-batch and rank, and per validation batch")
+        ->group(group);
+    add_list(cmd, "--island-batch", o.island_batch, number_in(kBatchRange),
+             "sequences per micro-batch and rank of each island, in island order, e.g. "
+             "16,2 for a slow second island (default: --batch everywhere)")
+        ->group(group);
+    add_number(cmd, "--seq", o.inner.seq, {.min = 1, .max = 1 << 20}, "tokens per sequence")
+        ->group(group);
+    add_number(cmd, "--grad-accum", o.inner.grad_accum, {.min = 1, .max = 1 << 20},
+               "micro-batches per step: a step takes batch x grad-accum sequences per rank")
+        ->group(group);
+    // 2^50 keeps islands x tokens far from 64 bits.
+    add_number(cmd, "--batch-tokens", o.batch_tokens, {.min = 0, .max = uint64_t(1) << 50},
+               "tokens per step and island (sets --grad-accum; ddp: per island of the world; "
+               "0: off)")
         ->group(group);
 }
 
 void add_optimizer_options(CLI::App& cmd, TrainOptions& o) {
     const char* group = "Optimizer (inner AdamW and its schedule)";
     LrSchedule& s = o.inner.schedule;
-    cmd.add_option("--steps", s.total_steps, "inner optimizer steps (the schedule's length)")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--lr", s.max_lr, "peak learning rate")->capture_default_str()->group(group);
-    cmd.add_option("--warmup", s.warmup_steps, "linear warm-up steps")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--min-lr-fraction", s.min_lr_fraction, "cosine floor, fraction of --lr")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--weight-decay", o.inner.adamw.weight_decay, "AdamW decoupled weight decay")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--grad-clip", o.inner.grad_clip, "global gradient norm limit (0: off)")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--seed", o.inner.seed,
-                   "seed for initialisation, batches and islands' drop-out")
-        ->check(not_negative())->capture_default_str()->group(group);
+    add_number(cmd, "--steps", s.total_steps, {.min = 1, .max = kMaxSteps},
+               "inner optimizer steps (the schedule's length)")
+        ->group(group);
+    // AdamW moves each weight by about lr per step: past 1 the run can only diverge.
+    add_number(cmd, "--lr", s.max_lr, {.min = 0, .max = 1, .min_open = true},
+               "peak learning rate")
+        ->group(group);
+    add_number(cmd, "--warmup", s.warmup_steps, {.min = 0, .max = kMaxSteps},
+               "linear warm-up steps")
+        ->group(group);
+    add_number(cmd, "--min-lr-fraction", s.min_lr_fraction, {.min = 0, .max = 1},
+               "cosine floor, fraction of --lr")
+        ->group(group);
+    add_number(cmd, "--weight-decay", o.inner.adamw.weight_decay, {.min = 0},
+               "AdamW decoupled weight decay")
+        ->group(group);
+    add_number(cmd, "--grad-clip", o.inner.grad_clip, {.min = 0},
+               "global gradient norm limit (0: off)")
+        ->group(group);
+    add_number(cmd, "--seed", o.inner.seed, {},
+               "seed for initialisation, batches and islands' drop-out")
+        ->group(group);
 }
 
 void add_island_options(CLI::App& cmd, TrainOptions& o) {
@@ -285,94 +304,105 @@ void add_island_options(CLI::App& cmd, TrainOptions& o) {
                  "weigh islands by the tokens they trained on")->group(group);
     cmd.add_option("--island-schedule", d.island_schedule,
                    "islands per outer step, e.g. 1-4:0+1,5-8:0+1+2+3 (others: all)")->group(group);
-    cmd.add_option("--drop-prob", d.drop_prob,
-                   "probability that an island misses an outer sync (seeded)")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--wan-gbps", o.wan.gbps,
-                   "simulate a link of this many Gbit/s between islands (0: none)")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--wan-latency-ms", o.wan.latency_ms,
-                   "simulated latency of each collective between islands")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--sync-timeout", o.sync_timeout,
-                   "seconds a call between islands may wait for another rank before the run "
-                   "stops with an error naming the ranks and islands that did not answer (0: "
-                   "no limit)")
-        ->capture_default_str()->group(group);
+    add_number(cmd, "--drop-prob", d.drop_prob, {.min = 0, .max = 1, .max_open = true},
+               "probability that an island misses an outer sync (seeded)")
+        ->group(group);
+    add_number(cmd, "--wan-gbps", o.wan.gbps, {.min = 0},
+               "simulate a link of this many Gbit/s between islands (0: none); a link on which "
+               "one sync would take longer than --sync-timeout is refused at start")
+        ->group(group);
+    add_number(cmd, "--wan-latency-ms", o.wan.latency_ms, {.min = 0},
+               "simulated latency of each collective between islands")
+        ->group(group);
+    add_number(cmd, "--sync-timeout", o.sync_timeout, {.min = 0, .max = kWeekSeconds},
+               "seconds a call between islands may wait for another rank before the run "
+               "stops with an error naming the ranks and islands that did not answer (0: "
+               "no limit)")
+        ->group(group);
 }
 
 void add_outer_options(CLI::App& cmd, TrainOptions& o) {
     const char* group = "Outer step (diloco)";
     DilocoConfig& d = o.diloco;
-    cmd.add_option("--inner-steps", d.inner_steps, "H: inner steps between outer steps")
-        ->capture_default_str()->group(group);
+    add_number(cmd, "--inner-steps", d.inner_steps, {.min = 1, .max = kMaxSteps},
+               "H: inner steps between outer steps")
+        ->group(group);
     add_enum_option(cmd, "--outer-opt", d.outer.kind,
                     kOuterOpts, outer_opt_name,
                     "nesterov, sgd or adam")
         ->group(group);
-    cmd.add_option("--outer-lr", d.outer.lr, "outer learning rate")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--outer-momentum", d.outer.momentum, "outer momentum (Adam: beta1)")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--outer-beta2", d.outer.beta2, "outer Adam beta2")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--outer-eps", d.outer.eps, "outer Adam epsilon")
-        ->capture_default_str()->group(group);
+    add_number(cmd, "--outer-lr", d.outer.lr, {.min = 0, .min_open = true}, "outer learning rate")
+        ->group(group);
+    add_number(cmd, "--outer-momentum", d.outer.momentum, kFractionBelowOne,
+               "outer momentum (Adam: beta1)")
+        ->group(group);
+    add_number(cmd, "--outer-beta2", d.outer.beta2, kFractionBelowOne, "outer Adam beta2")
+        ->group(group);
+    add_number(cmd, "--outer-eps", d.outer.eps, {.min = 0, .min_open = true},
+               "outer Adam epsilon")
+        ->group(group);
     add_enum_option(cmd, "--outer-codec", d.codec,
                     kCodecs, codec_name,
                     "outer gradient on the wire: fp32, bf16, fp16, int8, int4 or e3m0")
         ->group(group);
     cmd.add_flag("--error-feedback", d.error_feedback,
                  "add what the codec lost to the next outer gradient")->group(group);
-    cmd.add_option("--outer-prune", d.prune,
-                   "zero this fraction of each tensor's outer gradient, smallest first")
-        ->capture_default_str()->group(group);
+    add_number(cmd, "--outer-prune", d.prune, {.min = 0, .max = 1, .max_open = true},
+               "zero this fraction of each tensor's outer gradient, smallest first")
+        ->group(group);
 }
 
 void add_streaming_options(CLI::App& cmd, TrainOptions& o) {
     const char* group = "Streaming DiLoCo";
     DilocoConfig& d = o.diloco;
-    cmd.add_option("--fragments", d.fragments,
-                   "groups of layers syncing at staggered inner steps")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--overlap", d.overlap,
-                   "inner steps a fragment's sync runs in the background before its merge")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--merge-alpha", d.merge_alpha,
-                   "weight of the local fragment when merging a late global one")
-        ->capture_default_str()->group(group);
+    add_number(cmd, "--fragments", d.fragments, {.min = 1, .max = 1024},
+               "groups of layers syncing at staggered inner steps")
+        ->group(group);
+    add_number(cmd, "--overlap", d.overlap, {.min = 0, .max = kMaxSteps},
+               "inner steps a fragment's sync runs in the background before its merge")
+        ->group(group);
+    add_number(cmd, "--merge-alpha", d.merge_alpha, {.min = 0, .max = 1},
+               "weight of the local fragment when merging a late global one")
+        ->group(group);
 }
 
 void add_output_options(CLI::App& cmd, TrainOptions& o) {
     const char* group = "Output";
-    cmd.add_option("--stop-at", o.stop_at,
-                   "stop after this step, keeping the schedule of --steps (to resume later)")
+    add_number(cmd, "--stop-at", o.stop_at, {.min = 0, .max = kMaxSteps},
+               "stop after this step, keeping the schedule of --steps (to resume later; 0: at "
+               "--steps)")
         ->group(group);
-    cmd.add_option("--eval-every", o.eval_every,
-                   "validate every N steps (diloco: at the outer step reaching each multiple)")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--val-batches", o.val_batches, "validation batches per evaluation")
-        ->capture_default_str()->group(group);
-    cmd.add_option("--print-every", o.print_every, "print a step line every N steps")
-        ->capture_default_str()->group(group);
+    add_number(cmd, "--eval-every", o.eval_every, {.min = 0, .max = kMaxSteps},
+               "validate every N steps (diloco: at the outer step reaching each multiple; 0: "
+               "never)")
+        ->group(group);
+    add_number(cmd, "--val-batches", o.val_batches, {.min = 1, .max = 1 << 20},
+               "validation batches per evaluation")
+        ->group(group);
+    add_number(cmd, "--print-every", o.print_every, {.min = 1, .max = kMaxSteps},
+               "print a step line every N steps")
+        ->group(group);
     cmd.add_option("--log", o.log, "JSON-lines metrics file")->group(group);
     cmd.add_option("--save", o.save,
                    "checkpoint: a link to the newest complete save in DIR.steps/step-N, written "
                    "at the end")
         ->group(group);
-    cmd.add_option("--save-every", o.save_every, "also save every N steps")->group(group);
-    cmd.add_option("--keep", o.keep, "saves kept in DIR.steps, the newest (0: all)")
-        ->capture_default_str()->group(group);
+    add_number(cmd, "--save-every", o.save_every, {.min = 0, .max = kMaxSteps},
+               "also save every N steps (0: only at the end)")
+        ->group(group);
+    add_number(cmd, "--keep", o.keep, {.min = 0, .max = 1 << 20},
+               "saves kept in DIR.steps, the newest (0: all)")
+        ->group(group);
     cmd.add_option("--resume", o.resume, "checkpoint directory to continue from")->group(group);
-    cmd.add_option("--peak-tflops", o.peak_tflops,
-                   "the device's peak rate for MFU (default: the GPU table, or the CPU's "
-                   "matmul rate measured at start)")
+    add_number(cmd, "--peak-tflops", o.peak_tflops, {.min = 0},
+               "the device's peak rate for MFU (0: the GPU table, or the CPU's matmul rate "
+               "measured at start)")
         ->group(group);
 }
 
 }  // namespace
 
-void add_train_command(CLI::App& app, Comm& world) {
+void add_train_command(CLI::App& app, TrainJob& job) {
     auto o = std::make_shared<TrainOptions>();
     CLI::App* cmd = app.add_subcommand("train", "train a GPT: one process, or islands under mpirun");
     add_config_option(*cmd, o->config);
@@ -388,10 +418,10 @@ void add_train_command(CLI::App& app, Comm& world) {
                              "--island-timeout", "--attention"})
         cmd->get_option(name)->group("Device");
     add_output_options(*cmd, *o);
-    cmd->callback([o, cmd, &world] {
+    cmd->callback([o, cmd, &job] {
         apply_config_file(*cmd, o->config);
         o->mode_given = cmd->get_option("--mode")->count() > 0;
-        run_train(*o, world);
+        job = [o](Comm& world) { run_train(*o, world); };
     });
 }
 

@@ -1,8 +1,10 @@
 // The `diloco` subcommands: each file registers one on the CLI11 app and runs it.
-// Registration only parses; the work happens in the callback, after all options are known.
+// Registration only parses; the work happens in the callback, after all options are known
+// (train's after main has started the world).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <utility>
 #include <vector>
 #include <string>
@@ -10,16 +12,6 @@
 #include "comm/comm.h"
 
 namespace diloco {
-
-// For unsigned options (seeds): CLI11 would take "-1" as 2^64 - 1.
-inline CLI::Validator not_negative() {
-    return CLI::Validator(
-        [](const std::string& text) {
-            return text.starts_with('-') ? std::string("must not be negative, got " + text)
-                                         : std::string();
-        },
-        "", "NOT_NEGATIVE");
-}
 
 // An enum option: one of the names `name` gives the values (CLI11's IsMember: another word is
 // an error listing them), then CLI11's transform to the value; the help shows the default by
@@ -36,7 +28,10 @@ CLI::Option* add_enum_option(CLI::App& cmd, const std::string& flag, E& value,
         ->default_str(name(value));
 }
 
-void add_train_command(CLI::App& app, Comm& world);
+// Training, once its options are parsed and checked: main starts the world (MPI) only then, so
+// that a refused option costs no MPI start.
+using TrainJob = std::function<void(Comm&)>;
+void add_train_command(CLI::App& app, TrainJob& job);
 void add_generate_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);

@@ -3,6 +3,7 @@
 #include "tools/data_source.h"
 
 #include "data/byte_corpus.h"
+#include "tools/options.h"
 
 namespace diloco {
 
@@ -19,9 +20,9 @@ void add_data_options(CLI::App& cmd, std::string& path, double& val_fraction) {
     cmd.add_option("--data", path,
                    "a text file (bytes), or token shards from `diloco prepare` (a directory, "
                    "its manifest.json, or a .bin); default: the built-in fortunes corpus");
-    cmd.add_option("--val-fraction", val_fraction,
-                   "held-out tail of a text file or .bin for validation")
-        ->capture_default_str();
+    add_number(cmd, "--val-fraction", val_fraction,
+               {.min = 0, .max = 1, .min_open = true, .max_open = true},
+               "held-out tail of a text file or .bin for validation");
 }
 
 }  // namespace diloco

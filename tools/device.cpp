@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "comm/topology.h"
+#include "tools/options.h"
 #include "util/error.h"
 
 #ifdef DILOCO_HAVE_CUDA
@@ -77,17 +78,10 @@ void add_device_options(CLI::App& cmd, DeviceOptions& options) {
                    "CUDA storage: bf16 (default) or fp32 (TF32 off, to check against the CPU)");
     cmd.add_flag("--share-gpus", options.share_gpus,
                  "let more ranks than GPUs on one machine share them (tests, small models)");
-    cmd.add_option("--island-timeout", options.island_timeout_s,
-                   "seconds an all-reduce inside a GPU island may take before the run stops with "
-                   "an error naming the rank (a dead or stuck peer)")
-        ->check(CLI::Validator(
-            [](const std::string& text) {
-                double v = 0;
-                return CLI::detail::lexical_cast(text, v) && std::isfinite(v) && v > 0
-                           ? std::string()
-                           : "'" + text + "' is not a positive number of seconds";
-            },
-            "SECONDS"));
+    add_number(cmd, "--island-timeout", options.island_timeout_s,
+               {.min = 0, .max = 7 * 24 * 3600, .min_open = true},
+               "seconds an all-reduce inside a GPU island may take before the run stops with "
+               "an error naming the rank (a dead or stuck peer)");
     cmd.add_option("--attention", options.attention,
                    "CUDA attention: cudnn (fused, tensor cores), flash (our kernels) or plain "
                    "(cuBLAS + softmax); default: cudnn where it can run, else flash")
@@ -95,11 +89,9 @@ void add_device_options(CLI::App& cmd, DeviceOptions& options) {
 }
 
 void add_island_devices_option(CLI::App& cmd, DeviceOptions& options) {
-    cmd.add_option("--island-devices", options.island_devices,
-                   "cpu or cuda for each island, in island order, e.g. cuda,cpu (--precision and "
-                   "--attention apply to the CUDA islands; not with --device)")
-        ->delimiter(',')
-        ->check(CLI::IsMember({"cpu", "cuda"}));
+    add_list(cmd, "--island-devices", options.island_devices, CLI::IsMember({"cpu", "cuda"}),
+             "cpu or cuda for each island, in island order, e.g. cuda,cpu (--precision and "
+             "--attention apply to the CUDA islands; not with --device)");
 }
 
 DeviceOptions island_device_options(const DeviceOptions& options, int island, int islands) {

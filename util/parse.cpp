@@ -35,6 +35,16 @@ bool parse_double(const std::string& text, double& value) {
     return error == std::errc() && used == end && !text.empty() && std::isfinite(value);
 }
 
+std::vector<std::string> split_list(const std::string& text, char sep) {
+    std::vector<std::string> items;
+    if (text.empty()) return items;
+    size_t start = 0;
+    for (size_t at; (at = text.find(sep, start)) != std::string::npos; start = at + 1)
+        items.push_back(text.substr(start, at - start));
+    items.push_back(text.substr(start));
+    return items;
+}
+
 std::string exact_decimal(double x) {
     char text[32];
     const auto [end, error] = std::to_chars(text, text + sizeof text, x);

@@ -2,8 +2,12 @@
 // so "3x" or "" is an error rather than a silent 3 or 0.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 namespace diloco {
 
@@ -15,5 +19,28 @@ bool parse_u64(const std::string& text, uint64_t& value);
 bool parse_double(const std::string& text, double& value);
 // The shortest decimal that parse_double reads back as exactly x.
 std::string exact_decimal(double x);
+
+// True and the value when all of text is one number of type T: for an integer type digits with
+// at most a leading '-' (no '+', space, base prefix or exponent), within T's range; for a
+// floating type a finite decimal within T's range.
+template <typename T>
+bool parse_number(const std::string& text, T& value) {
+    if constexpr (std::is_floating_point_v<T>) {
+        double wide = 0;
+        if (!parse_double(text, wide) || wide < -double(std::numeric_limits<T>::max()) ||
+            wide > double(std::numeric_limits<T>::max()))
+            return false;
+        value = static_cast<T>(wide);
+        return true;
+    } else {
+        const char* end = text.data() + text.size();
+        const auto [used, error] = std::from_chars(text.data(), end, value);
+        return error == std::errc() && used == end && !text.empty();
+    }
+}
+
+// The items of a list separated by sep, empty ones included: "1,,2" and "1," hold an empty item
+// that the caller refuses, instead of reading them as "1,2" and "1". "" holds none.
+std::vector<std::string> split_list(const std::string& text, char sep);
 
 }  // namespace diloco
