@@ -130,6 +130,7 @@ std::vector<Command> commands() {
          {{"--restarts", 'i', 0, 1 << 20},
           {"--min-hosts", 'i', 1, 1},  // at most the hosts given: none here
           {"--host-wait", 'd', 0, week},
+          {"--probe-timeout", 'd', 0.1, 3600},
           {"--slots", 'i', 1, 4096},
           {"--poll", 'd', 0, 3600, true},
           {"--stall", 'd', 0, week},
@@ -371,11 +372,19 @@ TEST_CASE("supervise: --min-hosts past --hosts is refused and a wait for hosts i
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     INFO(r.err);
     CHECK(r.exit_code != 0);
-    CHECK_THAT(r.err, Contains("waiting for hosts (0.00 s so far): 0 of 2 hosts () answer, "
+    CHECK_THAT(r.err, Contains("waiting for hosts (0 s so far): 0 of 2 hosts () answer, "
                                "--min-hosts 1 needed"));
     CHECK_THAT(r.err, Contains("supervise: gave up after waiting 1."));
     CHECK_THAT(r.err, Contains("s (--host-wait) for hosts: 0 of 2 hosts () answer"));
     CHECK(r.err.find("launch") == std::string::npos);
     CHECK(seconds > 0.9);
     CHECK(seconds < 10);
+    // A probe that hangs is ended after --probe-timeout, and its host counts as down.
+    const auto hung = std::chrono::steady_clock::now();
+    const CliResult h = run_in(dir, "supervise --hosts a --probe 'sleep 100' --probe-timeout 0.5 "
+                                    "--host-wait 1 --poll 0.2 -- true --save ck");
+    INFO(h.err);
+    CHECK(h.exit_code != 0);
+    CHECK_THAT(h.err, Contains("gave up after waiting 1."));
+    CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - hung).count() < 10);
 }

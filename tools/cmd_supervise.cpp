@@ -31,6 +31,7 @@ struct SuperviseOptions {
     int restarts = 10;
     std::vector<std::string> hosts;
     std::string probe;
+    double probe_timeout_s = 30;
     int min_hosts = 1;
     int slots = 1;
     double poll_s = 2;
@@ -145,7 +146,11 @@ private:
     }
 
     bool alive(const std::string& host) const {
-        const std::string probe = substitute(o_.probe, "{host}", host) + " >/dev/null 2>&1";
+        // A probe that hangs (ssh to a host cut off) must not hang the supervisor: coreutils'
+        // timeout ends it, and the host counts as down.
+        const std::string probe = "timeout -k 1 " + fmt(o_.probe_timeout_s) + " sh -c " +
+                                  shell_quote(substitute(o_.probe, "{host}", host)) +
+                                  " >/dev/null 2>&1";
         return std::system(probe.c_str()) == 0;
     }
 
@@ -172,7 +177,7 @@ private:
                     "supervise: gave up after waiting " + fmt(waited) + " s (--host-wait) for "
                     "hosts: " + what);
             if (waited - said_at >= kSayEvery) {
-                say("waiting for hosts (" + fmt(waited) + " s so far): " + what);
+                say("waiting for hosts (" + std::to_string(int(waited)) + " s so far): " + what);
                 said_at = waited;
             }
             double pause = o_.poll_s;
@@ -342,6 +347,9 @@ void add_supervise_command(CLI::App& app) {
              "list, for --island-ids with one island per host) in COMMAND");
     cmd->add_option("--probe", o->probe,
                     "shell command that succeeds when {host} is alive and reachable");
+    add_number(*cmd, "--probe-timeout", o->probe_timeout_s, {.min = 0.1, .max = 3600},
+               "seconds a probe may take; one still running then is ended and its host "
+               "counts as down");
     add_number(*cmd, "--min-hosts", o->min_hosts, {.min = 1, .max = 4096},
                "hosts needed to start (at most those of --hosts)");
     add_number(*cmd, "--host-wait", o->host_wait_s, {.min = 0, .max = kWeekSeconds},
