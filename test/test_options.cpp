@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "test/helpers.h"
+#include "util/parse.h"
 
 using Catch::Matchers::Contains;
 using diloco::test::CliResult;
@@ -387,4 +388,31 @@ TEST_CASE("supervise: --min-hosts past --hosts is refused and a wait for hosts i
     CHECK(h.exit_code != 0);
     CHECK_THAT(h.err, Contains("gave up after waiting 1."));
     CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - hung).count() < 10);
+}
+
+TEST_CASE("numbers are read whole: no space, sign, base, exponent or empty item", "[options]") {
+    int i = -7;
+    for (const char* bad : {"", " 5", "5 ", "+5", "0x10", "1e3", "5x", "2147483648", "-"})
+        CHECK_FALSE(diloco::parse_int(bad, i));
+    CHECK(i == -7);  // untouched by a refusal
+    CHECK((diloco::parse_int("010", i) && i == 10));  // decimal, not octal
+    CHECK((diloco::parse_int("-2147483648", i) && i == -2147483648));
+    uint64_t u = 0;
+    CHECK_FALSE(diloco::parse_u64("-1", u));
+    CHECK_FALSE(diloco::parse_u64("18446744073709551616", u));
+    CHECK((diloco::parse_u64("18446744073709551615", u) && u == UINT64_MAX));
+    float f = 0;
+    CHECK_FALSE(diloco::parse_number("1e39", f));  // past a float, though a finite double
+    CHECK_FALSE(diloco::parse_number("nan", f));
+    CHECK((diloco::parse_number("-3e38", f) && f == -3e38f));
+    double d = 0;
+    CHECK_FALSE(diloco::parse_number("inf", d));
+    CHECK(d == 0);
+    CHECK_FALSE(diloco::parse_number("1e309", d));
+    CHECK((diloco::parse_number("1e308", d) && d == 1e308));
+    using List = std::vector<std::string>;
+    CHECK(diloco::split_list("", ',') == List{});
+    CHECK(diloco::split_list("1", ',') == List{"1"});
+    CHECK(diloco::split_list("1,", ',') == List{"1", ""});
+    CHECK(diloco::split_list(",2,,3", ',') == List{"", "2", "", "3"});
 }

@@ -1,38 +1,23 @@
 // Strict parsing of numbers in option values and metadata.
-// std::stoi accepts trailing junk and throws on overflow; this accepts neither silently.
+// std::stoi accepts spaces, '+' and trailing junk and throws on overflow; this accepts none of it.
 #include "util/parse.h"
 
 #include <charconv>
 #include <cmath>
-#include <stdexcept>
 
 namespace diloco {
 
-bool parse_int(const std::string& text, int& value) {
-    size_t used = 0;
-    try {
-        value = std::stoi(text, &used);
-    } catch (const std::exception&) {
-        return false;
-    }
-    return used == text.size() && used > 0;
-}
+bool parse_int(const std::string& text, int& value) { return parse_number(text, value); }
 
-bool parse_u64(const std::string& text, uint64_t& value) {
-    if (text.empty() || text[0] < '0' || text[0] > '9') return false;
-    size_t used = 0;
-    try {
-        value = std::stoull(text, &used);
-    } catch (const std::exception&) {
-        return false;
-    }
-    return used == text.size();
-}
+bool parse_u64(const std::string& text, uint64_t& value) { return parse_number(text, value); }
 
 bool parse_double(const std::string& text, double& value) {
     const char* end = text.data() + text.size();
-    const auto [used, error] = std::from_chars(text.data(), end, value);
-    return error == std::errc() && used == end && !text.empty() && std::isfinite(value);
+    double read = 0;
+    const auto [used, error] = std::from_chars(text.data(), end, read);
+    if (error != std::errc() || used != end || text.empty() || !std::isfinite(read)) return false;
+    value = read;
+    return true;
 }
 
 std::vector<std::string> split_list(const std::string& text, char sep) {

@@ -11,9 +11,9 @@
 
 namespace diloco {
 
-// True and the value when all of text is one integer that fits an int.
+// True and the value when all of text is one integer that fits an int (parse_number's rules).
 bool parse_int(const std::string& text, int& value);
-// The same for an unsigned 64-bit value (no sign, no junk).
+// The same for an unsigned 64-bit value (no sign).
 bool parse_u64(const std::string& text, uint64_t& value);
 // The same for a finite double.
 bool parse_double(const std::string& text, double& value);
@@ -22,7 +22,7 @@ std::string exact_decimal(double x);
 
 // True and the value when all of text is one number of type T: for an integer type digits with
 // at most a leading '-' (no '+', space, base prefix or exponent), within T's range; for a
-// floating type a finite decimal within T's range.
+// floating type a finite decimal within T's range. value is left as it was on a refusal.
 template <typename T>
 bool parse_number(const std::string& text, T& value) {
     if constexpr (std::is_floating_point_v<T>) {
@@ -34,8 +34,11 @@ bool parse_number(const std::string& text, T& value) {
         return true;
     } else {
         const char* end = text.data() + text.size();
-        const auto [used, error] = std::from_chars(text.data(), end, value);
-        return error == std::errc() && used == end && !text.empty();
+        T read{};
+        const auto [used, error] = std::from_chars(text.data(), end, read);
+        if (error != std::errc() || used != end || text.empty()) return false;
+        value = read;
+        return true;
     }
 }
 
