@@ -416,3 +416,13 @@ TEST_CASE("numbers are read whole: no space, sign, base, exponent or empty item"
     CHECK(diloco::split_list("1,", ',') == List{"1", ""});
     CHECK(diloco::split_list(",2,,3", ',') == List{"", "2", "", "3"});
 }
+
+TEST_CASE("under mpirun a refused option is said once, by rank 0, before MPI starts",
+          "[options]") {
+    const CliResult r = diloco::test::run_mpi(2, "train --warmup ''");
+    INFO(r.err);
+    CHECK(r.exit_code != 0);
+    const std::string line = "diloco: error: --warmup: '' is not a whole number";
+    CHECK(r.err.find(line) != std::string::npos);
+    CHECK(r.err.find(line) == r.err.rfind(line));
+}
